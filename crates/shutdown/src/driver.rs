@@ -1,0 +1,191 @@
+//! The shutdown sequence: Draining -> Cancelling -> (Aborting) -> Done, against one deadline.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::{Instant, sleep_until};
+
+use crate::hooks::Hook;
+use crate::phase::Phase;
+use crate::progress::Progress;
+use crate::report::{HookReport, Outcome, ShutdownReport};
+use crate::shutdown::Inner;
+
+/// How a bounded wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Done,
+    Deadline,
+    Forced,
+}
+
+struct Run<'a> {
+    inner: &'a Inner,
+    started: Instant,
+    deadline: Instant,
+    phases: Vec<(Phase, Duration)>,
+    hooks: Vec<HookReport>,
+}
+
+/// A point so far away it never comes (`Instant + Duration::MAX` would overflow).
+fn far_future(from: Instant) -> Instant {
+    from + Duration::from_secs(100 * 365 * 24 * 3600)
+}
+
+impl Run<'_> {
+    fn enter(&mut self, phase: Phase) {
+        if self.inner.shared.core.advance(phase).is_ok() {
+            self.phases
+                .push((phase, Instant::now().saturating_duration_since(self.started)));
+        }
+    }
+
+    fn progress(&self, phase: Phase) {
+        let now = Instant::now();
+        let mut running = Vec::new();
+        for scope in self.inner.scopes() {
+            scope.running(now, &mut running);
+        }
+        let progress = Progress {
+            phase,
+            since_trigger: now.saturating_duration_since(self.started),
+            until_deadline: self.deadline.saturating_duration_since(now),
+            guards: self.inner.shared.core.live_guards(),
+            running,
+        };
+        (self.inner.shared.config.progress)(&progress);
+    }
+
+    /// Wait for `work` until the deadline (or `bound`), logging progress; a forced shutdown
+    /// ends the wait too when `forceable`.
+    async fn bounded(
+        &self,
+        work: impl Future<Output = ()>,
+        bound: Instant,
+        forceable: bool,
+        phase: Phase,
+    ) -> End {
+        tokio::pin!(work);
+        let period = self.inner.shared.config.progress_interval;
+        let start = Instant::now();
+        let mut next_log = period.map_or_else(|| far_future(start), |p| start + p);
+        loop {
+            tokio::select! {
+                biased;
+                () = self.inner.shared.wait_forced(), if forceable => return End::Forced,
+                () = &mut work => return End::Done,
+                () = sleep_until(bound) => return End::Deadline,
+                () = sleep_until(next_log) => {
+                    self.progress(phase);
+                    next_log = period.map_or_else(|| far_future(start), |p| next_log + p);
+                }
+            }
+        }
+    }
+
+    async fn run_hooks(&mut self, phase: Phase, bound: Instant, forceable: bool) -> End {
+        let hooks: Vec<Hook> = {
+            let mut all = self.inner.lock_hooks();
+            let (mine, rest) = std::mem::take(&mut *all)
+                .into_iter()
+                .partition(|h| h.phase == phase);
+            *all = rest;
+            mine
+        };
+        let mut end = End::Done;
+        for hook in hooks {
+            let started = Instant::now();
+            let mut outcome = Outcome::Aborted;
+            if end == End::Done {
+                let work = async {
+                    outcome = (hook.run)().await;
+                };
+                end = self.bounded(work, bound, forceable, phase).await;
+            }
+            self.hooks.push(HookReport {
+                phase,
+                name: hook.name,
+                outcome,
+                elapsed: Instant::now().saturating_duration_since(started),
+            });
+        }
+        end
+    }
+}
+
+/// Drive one shutdown from the trigger to `Done` and build the report.
+pub(crate) async fn drive(inner: Arc<Inner>) -> ShutdownReport {
+    let shared = Arc::clone(&inner.shared);
+    shared.wait_triggered().await;
+    let started = shared.triggered_at().unwrap_or_else(Instant::now);
+    let deadline = started
+        .checked_add(shared.config.grace)
+        .unwrap_or_else(|| far_future(started));
+    let mut run = Run {
+        inner: &inner,
+        started,
+        deadline,
+        phases: vec![(Phase::Draining, Duration::ZERO)],
+        hooks: Vec::new(),
+    };
+
+    let mut end = run.run_hooks(Phase::Draining, deadline, true).await;
+    if end == End::Done {
+        end = run
+            .bounded(shared.wait_drained(), deadline, true, Phase::Draining)
+            .await;
+    }
+    if end == End::Done {
+        run.enter(Phase::Cancelling);
+        end = run.run_hooks(Phase::Cancelling, deadline, true).await;
+        // Newest open scope first; re-read each time so a scope born meanwhile is not missed.
+        while end == End::Done {
+            let next = inner.scopes().into_iter().rev().find(|s| !s.is_closed());
+            let Some(scope) = next else { break };
+            scope.cancel();
+            end = run
+                .bounded(scope.idle(), deadline, true, Phase::Cancelling)
+                .await;
+        }
+    }
+    let deadline_hit = end == End::Deadline;
+    let forced = end == End::Forced || shared.core.is_forced();
+    if end != End::Done {
+        run.enter(Phase::Aborting);
+        for scope in inner.scopes() {
+            scope.abort_all();
+        }
+        let bound = Instant::now() + shared.config.abort_timeout;
+        run.run_hooks(Phase::Aborting, bound, false).await;
+    }
+    run.enter(Phase::Done);
+    let bound = Instant::now() + shared.config.abort_timeout;
+    run.run_hooks(Phase::Done, bound.max(deadline), false).await;
+
+    let mut tasks = Vec::new();
+    let mut completed_before_trigger = 0;
+    let mut records_dropped = 0;
+    for scope in inner.scopes() {
+        let (lines, completed, dropped) = scope.take_records();
+        tasks.extend(lines);
+        completed_before_trigger += completed;
+        records_dropped += dropped;
+    }
+    ShutdownReport {
+        reason: shared
+            .core
+            .reason()
+            .unwrap_or_else(|| crate::Reason::requested("unknown")),
+        elapsed: Instant::now().saturating_duration_since(started),
+        phases: run.phases,
+        deadline_hit,
+        forced,
+        tasks,
+        hooks: run.hooks,
+        main: None,
+        guards_outstanding: shared.core.live_guards(),
+        completed_before_trigger,
+        records_dropped,
+    }
+}

@@ -1,0 +1,16 @@
+//! The loom shim: every synchronization primitive of the lock-free core comes from here.
+//!
+//! Normally these are `std`'s types; under `--cfg tidewater_loom` they are loom's, so the
+//! model checker can explore every interleaving of the real code (see `tests/loom.rs`).
+
+#[cfg(not(tidewater_loom))]
+pub(crate) use std::sync::{
+    Mutex,
+    atomic::{AtomicBool, AtomicUsize, Ordering},
+};
+
+#[cfg(tidewater_loom)]
+pub(crate) use loom::sync::{
+    Mutex,
+    atomic::{AtomicBool, AtomicUsize, Ordering},
+};
