@@ -68,8 +68,8 @@ impl<C: Clock> Future for Acquire<'_, C> {
         let capacity = self.pacer.waiter.capacity();
         let tokens = self.pacer.waiter.tokens();
         self.get_mut().pacer.poll(cx).map(|step| match step {
-            Step::Queue(_) | Step::WouldWait(_) => Ok(()),
-            Step::ExceedsCapacity => Err(ExceedsCapacity {
+            Step::Queue(Progress::Granted | Progress::Sleep(_) | Progress::Parked) | Step::WouldWait(_) => Ok(()),
+            Step::ExceedsCapacity | Step::Queue(Progress::TooLarge) => Err(ExceedsCapacity {
                 requested: tokens,
                 capacity,
             }),
@@ -105,8 +105,8 @@ impl<C: Clock> Future for AcquireWithin<'_, C> {
         let tokens = this.pacer.waiter.tokens();
         let max_wait = this.max_wait;
         this.pacer.poll(cx).map(|step| match step {
-            Step::Queue(_) => Ok(()),
-            Step::ExceedsCapacity => Err(AcquireWithinError::ExceedsCapacity(ExceedsCapacity {
+            Step::Queue(Progress::Granted | Progress::Sleep(_) | Progress::Parked) => Ok(()),
+            Step::ExceedsCapacity | Step::Queue(Progress::TooLarge) => Err(AcquireWithinError::ExceedsCapacity(ExceedsCapacity {
                 requested: tokens,
                 capacity,
             })),

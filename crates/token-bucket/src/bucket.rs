@@ -9,7 +9,8 @@ use crate::clock::{Clock, DefaultClock};
 use crate::error::{ConfigError, ExceedsCapacity, TryAcquireError};
 use crate::gcra::{Denial, Gcra, Grant};
 use crate::queue::WaitQueue;
-use crate::state::{BucketState, MAX_TIME};
+use crate::cell::MAX_TIME;
+use crate::state::BucketState;
 use crate::sync::Arc;
 use crate::waiter::Waiter;
 
@@ -124,7 +125,7 @@ impl TokenBucket<DefaultClock> {
 impl<C: Clock> TokenBucket<C> {
     pub(crate) fn from_parts(gcra: Gcra, initial: u32, clock: C) -> Self {
         let origin = clock.now();
-        let state = BucketState::new(gcra, gcra.tat_with_tokens(0, initial));
+        let state = BucketState::new(gcra, initial);
         Self {
             shared: Arc::new(Shared {
                 state,
@@ -216,8 +217,9 @@ impl<C: Clock> TokenBucket<C> {
     #[must_use]
     pub fn available(&self) -> u32 {
         let shared = &*self.shared;
-        let (gcra, tat) = shared.state.load();
-        gcra.available(tat, shared.now())
+        let now = shared.now();
+        let (gcra, tat) = shared.state.snapshot(now);
+        gcra.available(tat, now)
     }
 
     /// The most tokens the bucket holds.
@@ -229,7 +231,8 @@ impl<C: Clock> TokenBucket<C> {
     /// The current interval between two tokens.
     #[must_use]
     pub fn interval(&self) -> Duration {
-        self.shared.state.load().0.interval()
+        let shared = &*self.shared;
+        shared.state.snapshot(shared.now()).0.interval()
     }
 
     /// Tokens, capacity, time until full and number of waiters, read at one instant.
@@ -237,7 +240,7 @@ impl<C: Clock> TokenBucket<C> {
     pub fn status(&self) -> BucketStatus {
         let shared = &*self.shared;
         let now = shared.now();
-        let (gcra, tat) = shared.state.load();
+        let (gcra, tat) = shared.state.snapshot(now);
         BucketStatus {
             available: gcra.available(tat, now),
             capacity: gcra.capacity(),
@@ -251,12 +254,22 @@ impl<C: Clock> TokenBucket<C> {
     /// invented. Waiters re-time themselves to the new rate.
     ///
     /// # Errors
-    /// The same [`ConfigError`]s as [`Builder::refill`].
+    /// The same [`ConfigError`]s as [`Builder::refill`]; the old rate then stays.
     pub fn set_refill(&self, tokens: u32, every: Duration) -> Result<(), ConfigError> {
-        let gcra = Gcra::new(self.capacity(), tokens, every)?;
+        self.set_limits(self.capacity(), tokens, every)
+    }
+
+    /// Changes capacity and refill rate together, atomically. The balance carries over,
+    /// clamped to the new capacity; a waiter asking for more than the new capacity gets
+    /// [`ExceedsCapacity`] instead of waiting forever.
+    ///
+    /// # Errors
+    /// The same [`ConfigError`]s as the builder; the old limits then stay.
+    pub fn set_limits(&self, capacity: u32, tokens: u32, every: Duration) -> Result<(), ConfigError> {
+        let gcra = Gcra::new(capacity, tokens, every)?;
         let shared = &*self.shared;
-        shared.state.set_interval(shared.now(), gcra.interval_nanos());
-        shared.queue.wake_head();
+        shared.state.set(shared.now(), gcra);
+        shared.queue.wake_all();
         Ok(())
     }
 

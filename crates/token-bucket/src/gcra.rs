@@ -167,14 +167,17 @@ impl Gcra {
         tat.saturating_sub(now)
     }
 
-    /// Re-express state `tat` under another interval so the token balance (or debt) at
-    /// `now` is unchanged: a rate change neither loses nor invents tokens.
+    /// Re-express state `tat` under other parameters so the token balance (or debt) at
+    /// `now` is unchanged, clamped to the new capacity: a rate change neither loses nor
+    /// invents tokens. Debt is rounded up, so rounding never grants a fraction.
     #[must_use]
     pub fn rescale(&self, tat: u64, now: u64, to: &Gcra) -> u64 {
-        let behind = u128::from(tat.max(now) - now);
-        // Round the debt up: a rate change may cost a fraction of a nanosecond, never grant one.
-        let scaled = (behind * u128::from(to.interval_nanos)).div_ceil(u128::from(self.interval_nanos));
-        now.saturating_add(u64::try_from(scaled).unwrap_or(u64::MAX))
+        let behind = i128::from(tat.max(now) - now);
+        // The balance in nanoseconds of refill (tokens * interval); negative in debt.
+        let fill = i128::from(self.tolerance_nanos()) - behind;
+        let fill_to = (fill * i128::from(to.interval_nanos)).div_euclid(i128::from(self.interval_nanos));
+        let behind_to = (i128::from(to.tolerance_nanos()) - fill_to).max(0);
+        now.saturating_add(u64::try_from(behind_to).unwrap_or(u64::MAX))
     }
 
     fn whole_tokens(&self, span: u64) -> u32 {
@@ -249,6 +252,17 @@ mod tests {
         let tat = slow.tat_with_tokens(0, 6); // 4 tokens missing
         let moved = slow.rescale(tat, 0, &fast);
         assert_eq!(fast.available(moved, 0), 6);
+    }
+
+    #[test]
+    fn rescale_clamps_to_a_smaller_capacity_and_keeps_debt() {
+        let big = per_sec(10, 1);
+        let small = per_sec(4, 1);
+        let full = big.tat_with_tokens(0, 10);
+        assert_eq!(small.available(big.rescale(full, 0, &small), 0), 4);
+        let in_debt = big.reserve(big.tat_with_tokens(0, 0), 0, 2); // 2 tokens of debt
+        let moved = big.rescale(in_debt, 0, &small);
+        assert_eq!(small.due(moved), 2_000_000_000, "debt carries over");
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub(crate) enum Progress {
     Sleep(u64),
     /// Somebody is ahead: wait for the waker.
     Parked,
+    /// The capacity shrank below the request while it waited; it left the queue.
+    TooLarge,
 }
 
 #[derive(Debug)]
@@ -110,6 +112,11 @@ impl WaitQueue {
             debug_assert!(false, "polled waiter {id} is not queued");
             return Progress::Granted;
         };
+        if entries.queue[position].tokens > bucket.capacity() {
+            drop(entries);
+            self.cancel(bucket, now, id);
+            return Progress::TooLarge;
+        }
         if position == 0 {
             if let Some(wait) = bucket.debt_remaining(now) {
                 entries.queue[0].set_waker(waker);
@@ -146,10 +153,10 @@ impl WaitQueue {
         }
     }
 
-    /// Wakes the head so it recomputes its wait (after a rate change).
-    pub(crate) fn wake_head(&self) {
-        let waker = self.lock().queue.front().and_then(|e| e.waker.clone());
-        wake(waker);
+    /// Wakes every waiter so each re-checks its request against new limits (rare).
+    pub(crate) fn wake_all(&self) {
+        let wakers: Vec<Waker> = self.lock().queue.iter().filter_map(|e| e.waker.clone()).collect();
+        wakers.into_iter().for_each(Waker::wake);
     }
 
     /// Makes the new front (if any) the head: reserves its tokens and returns its waker.
@@ -192,7 +199,7 @@ fn wake(waker: Option<Waker>) {
 
 /// The wait for `tokens` behind `queued` unreserved tokens, from the bucket's state.
 fn predict(bucket: &BucketState, now: u64, queued: u64, tokens: u32) -> u64 {
-    let (gcra, tat) = bucket.load();
+    let (gcra, tat) = bucket.snapshot(now);
     let ahead = queued.saturating_add(u64::from(tokens));
     let end = tat.max(now).saturating_add(ahead.saturating_mul(gcra.interval_nanos()));
     gcra.due(end).saturating_sub(now)

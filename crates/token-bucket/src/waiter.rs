@@ -51,10 +51,17 @@ impl<'a, C: Clock> Waiter<'a, C> {
         let now = shared.now();
         if let Some(id) = self.id {
             let progress = shared.queue.poll(&shared.state, now, id, waker);
-            if progress == Progress::Granted {
-                self.id = None;
-            }
-            return Step::Queue(progress);
+            return match progress {
+                Progress::Granted => {
+                    self.id = None;
+                    Step::Queue(progress)
+                }
+                Progress::TooLarge => {
+                    self.id = None;
+                    Step::ExceedsCapacity
+                }
+                Progress::Sleep(_) | Progress::Parked => Step::Queue(progress),
+            };
         }
         if self.tokens == 0 {
             return Step::Queue(Progress::Granted);

@@ -270,3 +270,23 @@ fn blocking_waiters_share_the_fifo_queue() {
     assert_eq!(granted.into_inner(), 30);
     assert_eq!(b.status().waiting, 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn shrinking_the_capacity_below_a_waiting_request_fails_it_instead_of_hanging() {
+    let b = bucket(5, 1, SEC, 0);
+    let big = tokio::spawn({
+        let b = b.clone();
+        async move { b.acquire(5).await }
+    });
+    tokio::task::yield_now().await;
+    let small = tokio::spawn({
+        let b = b.clone();
+        async move { b.acquire(1).await }
+    });
+    tokio::task::yield_now().await;
+    b.set_limits(2, 1, SEC).unwrap();
+    let err = big.await.unwrap().unwrap_err();
+    assert_eq!((err.requested, err.capacity), (5, 2));
+    small.await.unwrap().unwrap();
+    assert_eq!(b.status().waiting, 0);
+}

@@ -1,0 +1,55 @@
+//! One bucket's state: a [`GcraCell`] read under its own [`SharedRate`].
+
+use crate::cell::GcraCell;
+use crate::gcra::{Denial, Gcra, Grant};
+use crate::rate::SharedRate;
+
+/// The lock-free state of one bucket.
+#[derive(Debug)]
+pub(crate) struct BucketState {
+    rate: SharedRate,
+    cell: GcraCell,
+}
+
+impl BucketState {
+    pub(crate) fn new(gcra: Gcra, initial: u32) -> Self {
+        let rate = SharedRate::new(gcra);
+        let cell = GcraCell::with_tokens(&rate, 0, initial);
+        Self { rate, cell }
+    }
+
+    pub(crate) fn capacity(&self) -> u32 {
+        self.rate.current().capacity()
+    }
+
+    pub(crate) fn snapshot(&self, now: u64) -> (Gcra, u64) {
+        self.cell.snapshot(&self.rate, now)
+    }
+
+    #[inline]
+    pub(crate) fn try_acquire(&self, now: u64, n: u32) -> Result<Grant, Denial> {
+        self.cell.try_acquire(&self.rate, now, n)
+    }
+
+    pub(crate) fn peek(&self, now: u64, n: u32) -> Result<Grant, Denial> {
+        self.cell.peek(&self.rate, now, n)
+    }
+
+    pub(crate) fn reserve(&self, now: u64, n: u32) -> u64 {
+        self.cell.reserve(&self.rate, now, n)
+    }
+
+    pub(crate) fn debt_remaining(&self, now: u64) -> Option<u64> {
+        self.cell.debt_remaining(&self.rate, now)
+    }
+
+    pub(crate) fn refund_pending(&self, now: u64, n: u32) -> bool {
+        self.cell.refund_pending(&self.rate, now, n)
+    }
+
+    /// Switches to `gcra` at `now`, carrying the balance over exactly.
+    pub(crate) fn set(&self, now: u64, gcra: Gcra) {
+        self.rate.set(gcra);
+        self.cell.migrate(&self.rate, now);
+    }
+}
