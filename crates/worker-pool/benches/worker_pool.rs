@@ -1,0 +1,2 @@
+//! Hot paths of the worker pools (work in progress).
+fn main() {}

@@ -1,0 +1,551 @@
+//! The admission / close / drain state machine shared by both pools.
+//!
+//! It is tokio-free (wakers only), so loom can explore it (`tests/loom.rs`). The pools wrap it:
+//! the async pool parks workers as tasks, the blocking pool as threads.
+//!
+//! One word, `state`, holds the closed bit and the number of *reserved* slots: jobs admitted
+//! but not yet taken by a worker. A submitter reserves a slot (CAS, fails when closed or full),
+//! then pushes into the bounded queue, which therefore never overflows. A worker pops, then
+//! releases the slot. Because reservation and the closed bit share one word, a job is admitted
+//! either before `close` (and then a worker takes it before exiting: workers exit only when the
+//! pool is closed *and* no slot is reserved) or not at all (and is handed back).
+//!
+//! Two "check, then sleep" races need care, and both use the same Dekker pattern (each side
+//! publishes, `fence(SeqCst)`, then reads the other side's flag):
+//! - an idle worker publishes `idle_count` then re-tries the queue; a submitter pushes then reads
+//!   `idle_count`;
+//! - a waiting submitter publishes `space_count` then re-tries the reservation; a worker
+//!   releases a slot then reads `space_count`, and hands the freed slot straight to the oldest
+//!   waiter (FIFO among waiters; `try_submit` can still take a slot nobody waits for).
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use crate::sync::{
+    Arc, AtomicBool, AtomicU8, AtomicUsize, BoundedQueue, Mutex, Ordering, fence, lock,
+};
+
+const CLOSED: usize = 1;
+const ONE_SLOT: usize = 2;
+
+const WAITING: u8 = 0;
+const GRANTED: u8 = 1;
+const REFUSED: u8 = 2;
+
+/// Why the core refused a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Every slot is reserved.
+    Full,
+    /// The core was closed.
+    Closed,
+}
+
+/// The bounded admission queue with close and drain.
+pub struct Core<J> {
+    queue: BoundedQueue<J>,
+    capacity: usize,
+    /// `(reserved << 1) | CLOSED`.
+    state: AtomicUsize,
+    aborting: AtomicBool,
+    live_workers: AtomicUsize,
+    /// Mirrors `waiters.idle.len()`, readable without the lock.
+    idle_count: AtomicUsize,
+    /// Mirrors `waiters.space.len()`, readable without the lock.
+    space_count: AtomicUsize,
+    waiters: Mutex<Waiters>,
+}
+
+struct Waiters {
+    idle: Vec<(usize, Waker)>,
+    space: VecDeque<(Arc<AtomicU8>, Waker)>,
+    drained: Vec<Waker>,
+}
+
+impl<J> fmt::Debug for Core<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Core")
+            .field("capacity", &self.capacity)
+            .field("reserved", &self.reserved())
+            .field("closed", &self.is_closed())
+            .field("live_workers", &self.live_workers.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<J> Core<J> {
+    /// A core with `capacity` slots served by `workers` workers (both at least 1; the pools'
+    /// builders check this).
+    #[must_use]
+    pub fn new(capacity: usize, workers: usize) -> Self {
+        Self {
+            queue: BoundedQueue::new(capacity.max(1)),
+            capacity: capacity.max(1),
+            state: AtomicUsize::new(0),
+            aborting: AtomicBool::new(false),
+            live_workers: AtomicUsize::new(workers),
+            idle_count: AtomicUsize::new(0),
+            space_count: AtomicUsize::new(0),
+            waiters: Mutex::new(Waiters {
+                idle: Vec::with_capacity(workers),
+                space: VecDeque::new(),
+                drained: Vec::new(),
+            }),
+        }
+    }
+
+    /// The number of slots.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Jobs admitted but not yet taken by a worker.
+    #[must_use]
+    pub fn reserved(&self) -> usize {
+        self.state.load(Ordering::Acquire) >> 1
+    }
+
+    /// Whether intake is closed.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.state.load(Ordering::Acquire) & CLOSED != 0
+    }
+
+    /// Whether the deadline passed: workers cancel what they pop instead of running it.
+    #[must_use]
+    pub fn is_aborting(&self) -> bool {
+        self.aborting.load(Ordering::Acquire)
+    }
+
+    /// Workers that have not exited yet.
+    #[must_use]
+    pub fn live_workers(&self) -> usize {
+        self.live_workers.load(Ordering::Acquire)
+    }
+
+    /// Closed and every admitted job taken by a worker: no job will ever be queued again.
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        self.state.load(Ordering::Acquire) == CLOSED
+    }
+
+    /// Finished, and every worker exited (so every taken job is done).
+    #[must_use]
+    pub fn is_drained(&self) -> bool {
+        self.is_finished() && self.live_workers() == 0
+    }
+
+    /// Reserves one slot without waiting.
+    ///
+    /// # Errors
+    /// [`Refusal::Closed`] once closed, [`Refusal::Full`] when every slot is reserved.
+    pub fn try_reserve(&self) -> Result<Permit<'_, J>, Refusal> {
+        self.reserve_slot().map(|()| Permit { core: self })
+    }
+
+    fn reserve_slot(&self) -> Result<(), Refusal> {
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state & CLOSED != 0 {
+                return Err(Refusal::Closed);
+            }
+            if state >> 1 >= self.capacity {
+                return Err(Refusal::Full);
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state + ONE_SLOT,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// Reserves a slot, waiting for one while the queue is full.
+    ///
+    /// Cancel safe: dropping the future gives up its place in line, and a slot granted to it
+    /// but not yet used goes to the next waiter.
+    pub fn reserve(&self) -> Reserve<'_, J> {
+        Reserve {
+            core: self,
+            waiter: None,
+        }
+    }
+
+    /// Admits `job` without waiting.
+    ///
+    /// # Errors
+    /// Hands the job back with the reason when the core is full or closed.
+    pub fn try_submit(&self, job: J) -> Result<(), (Refusal, J)> {
+        match self.reserve_slot() {
+            Ok(()) => {
+                self.push_reserved(job);
+                Ok(())
+            }
+            Err(refusal) => Err((refusal, job)),
+        }
+    }
+
+    fn push_reserved(&self, job: J) {
+        // Cannot fail: at most `capacity` slots are reserved, and the queue only holds jobs
+        // whose slot is still reserved. Should that ever break, the job still is not lost.
+        let mut job = job;
+        while let Err(back) = self.queue.push(job) {
+            job = back;
+            crate::sync::spin();
+        }
+        fence(Ordering::SeqCst);
+        if self.idle_count.load(Ordering::Relaxed) > 0 {
+            self.wake_one_idle();
+        }
+    }
+
+    fn wake_one_idle(&self) {
+        let waker = {
+            let mut waiters = lock(&self.waiters);
+            let waker = waiters.idle.pop().map(|(_, waker)| waker);
+            self.idle_count.store(waiters.idle.len(), Ordering::Relaxed);
+            waker
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    fn wake_all_idle(&self) {
+        let idle = {
+            let mut waiters = lock(&self.waiters);
+            self.idle_count.store(0, Ordering::Relaxed);
+            std::mem::take(&mut waiters.idle)
+        };
+        for (_, waker) in idle {
+            waker.wake();
+        }
+    }
+
+    /// Takes the oldest queued job, if any.
+    pub fn try_pop(&self) -> Option<J> {
+        let job = self.queue.pop()?;
+        self.release();
+        Some(job)
+    }
+
+    /// Gives a reserved slot back: to the oldest waiting submitter if there is one.
+    fn release(&self) {
+        let previous = self.state.fetch_sub(ONE_SLOT, Ordering::AcqRel);
+        fence(Ordering::SeqCst);
+        if self.space_count.load(Ordering::Relaxed) > 0 {
+            self.grant_waiters();
+        }
+        if previous == CLOSED + ONE_SLOT {
+            // The last slot of a closed core: idle workers may now exit.
+            self.wake_all_idle();
+        }
+    }
+
+    fn grant_waiters(&self) {
+        let mut granted = Vec::new();
+        {
+            let mut waiters = lock(&self.waiters);
+            while !waiters.space.is_empty() && self.reserve_slot().is_ok() {
+                if let Some((flag, waker)) = waiters.space.pop_front() {
+                    flag.store(GRANTED, Ordering::Release);
+                    granted.push(waker);
+                }
+            }
+            self.space_count
+                .store(waiters.space.len(), Ordering::Relaxed);
+        }
+        for waker in granted {
+            waker.wake();
+        }
+    }
+
+    /// Waits for the next job as worker `worker` (an index unique per worker); `None` once the
+    /// core is closed and every admitted job was taken.
+    pub fn next_job(&self, worker: usize) -> NextJob<'_, J> {
+        NextJob {
+            core: self,
+            worker,
+            registered: false,
+        }
+    }
+
+    fn unregister_idle(&self, worker: usize) {
+        let mut waiters = lock(&self.waiters);
+        waiters.idle.retain(|(id, _)| *id != worker);
+        self.idle_count.store(waiters.idle.len(), Ordering::Relaxed);
+    }
+
+    /// Stops intake: later submits are refused, waiting submitters are refused, idle workers
+    /// wake to drain. Returns `true` for the call that closed it.
+    pub fn close(&self) -> bool {
+        let previous = self.state.fetch_or(CLOSED, Ordering::AcqRel);
+        if previous & CLOSED != 0 {
+            return false;
+        }
+        let (refused, idle) = {
+            let mut waiters = lock(&self.waiters);
+            let refused: Vec<_> = waiters
+                .space
+                .drain(..)
+                .map(|(flag, waker)| {
+                    flag.store(REFUSED, Ordering::Release);
+                    waker
+                })
+                .collect();
+            self.space_count.store(0, Ordering::Relaxed);
+            self.idle_count.store(0, Ordering::Relaxed);
+            (refused, std::mem::take(&mut waiters.idle))
+        };
+        for waker in refused {
+            waker.wake();
+        }
+        for (_, waker) in idle {
+            waker.wake();
+        }
+        true
+    }
+
+    /// Marks the deadline as passed: from now on workers cancel what they pop.
+    pub fn abort(&self) {
+        self.aborting.store(true, Ordering::Release);
+    }
+
+    /// Called by each worker as it exits.
+    pub fn worker_exited(&self) {
+        self.live_workers.fetch_sub(1, Ordering::AcqRel);
+        let drained = std::mem::take(&mut lock(&self.waiters).drained);
+        for waker in drained {
+            waker.wake();
+        }
+    }
+
+    /// Resolves once the core is closed, every admitted job was taken and every worker exited.
+    pub fn drained(&self) -> Drained<'_, J> {
+        Drained { core: self }
+    }
+}
+
+/// A reserved slot: push a job into it, or drop it to give the slot back.
+#[must_use = "dropping a permit gives its slot back"]
+pub struct Permit<'a, J> {
+    core: &'a Core<J>,
+}
+
+impl<J> fmt::Debug for Permit<'_, J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit").finish_non_exhaustive()
+    }
+}
+
+impl<J> Permit<'_, J> {
+    /// Queues `job` in the reserved slot and wakes an idle worker if there is one.
+    pub fn push(self, job: J) {
+        let core = self.core;
+        std::mem::forget(self);
+        core.push_reserved(job);
+    }
+}
+
+impl<J> Drop for Permit<'_, J> {
+    fn drop(&mut self) {
+        self.core.release();
+    }
+}
+
+/// Future of [`Core::reserve`].
+pub struct Reserve<'a, J> {
+    core: &'a Core<J>,
+    waiter: Option<Arc<AtomicU8>>,
+}
+
+impl<J> fmt::Debug for Reserve<'_, J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reserve")
+            .field("waiting", &self.waiter.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, J> Future for Reserve<'a, J> {
+    type Output = Result<Permit<'a, J>, Refusal>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let core = self.core;
+        if let Some(flag) = self.waiter.clone() {
+            let mut waiters = lock(&core.waiters);
+            // Grants and refusals happen under this lock, so this read is definitive.
+            match flag.load(Ordering::Acquire) {
+                GRANTED => {
+                    drop(waiters);
+                    self.waiter = None;
+                    return Poll::Ready(Ok(Permit { core }));
+                }
+                REFUSED => {
+                    drop(waiters);
+                    self.waiter = None;
+                    return Poll::Ready(Err(Refusal::Closed));
+                }
+                _ => {
+                    if let Some(entry) =
+                        waiters.space.iter_mut().find(|(f, _)| Arc::ptr_eq(f, &flag))
+                    {
+                        entry.1.clone_from(cx.waker());
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+        match core.reserve_slot() {
+            Ok(()) => return Poll::Ready(Ok(Permit { core })),
+            Err(Refusal::Closed) => return Poll::Ready(Err(Refusal::Closed)),
+            Err(Refusal::Full) => {}
+        }
+        let mut waiters = lock(&core.waiters);
+        let flag = Arc::new(AtomicU8::new(WAITING));
+        waiters.space.push_back((flag.clone(), cx.waker().clone()));
+        core.space_count
+            .store(waiters.space.len(), Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        let retry = core.reserve_slot();
+        if retry.is_err() && !core.is_closed() {
+            drop(waiters);
+            self.waiter = Some(flag);
+            return Poll::Pending;
+        }
+        waiters.space.pop_back();
+        core.space_count
+            .store(waiters.space.len(), Ordering::Relaxed);
+        drop(waiters);
+        match retry {
+            Ok(()) => Poll::Ready(Ok(Permit { core })),
+            Err(_) => Poll::Ready(Err(Refusal::Closed)),
+        }
+    }
+}
+
+impl<J> Drop for Reserve<'_, J> {
+    fn drop(&mut self) {
+        let Some(flag) = self.waiter.take() else {
+            return;
+        };
+        let core = self.core;
+        let mut waiters = lock(&core.waiters);
+        match flag.load(Ordering::Acquire) {
+            WAITING => {
+                waiters.space.retain(|(f, _)| !Arc::ptr_eq(f, &flag));
+                core.space_count
+                    .store(waiters.space.len(), Ordering::Relaxed);
+            }
+            GRANTED => {
+                drop(waiters);
+                // The slot was ours; pass it on so no waiter misses it.
+                core.release();
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Future of [`Core::next_job`].
+pub struct NextJob<'a, J> {
+    core: &'a Core<J>,
+    worker: usize,
+    registered: bool,
+}
+
+impl<J> fmt::Debug for NextJob<'_, J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NextJob")
+            .field("worker", &self.worker)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<J> Future for NextJob<'_, J> {
+    type Output = Option<J>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<J>> {
+        let core = self.core;
+        if let Some(job) = core.try_pop() {
+            self.unregister();
+            return Poll::Ready(Some(job));
+        }
+        if core.is_finished() {
+            self.unregister();
+            return Poll::Ready(None);
+        }
+        {
+            let mut waiters = lock(&core.waiters);
+            let worker = self.worker;
+            match waiters.idle.iter_mut().find(|(id, _)| *id == worker) {
+                Some(entry) => entry.1.clone_from(cx.waker()),
+                None => waiters.idle.push((worker, cx.waker().clone())),
+            }
+            core.idle_count.store(waiters.idle.len(), Ordering::Relaxed);
+        }
+        self.registered = true;
+        fence(Ordering::SeqCst);
+        if let Some(job) = core.try_pop() {
+            self.unregister();
+            return Poll::Ready(Some(job));
+        }
+        if core.is_finished() {
+            self.unregister();
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    }
+}
+
+impl<J> NextJob<'_, J> {
+    fn unregister(&mut self) {
+        if std::mem::take(&mut self.registered) {
+            self.core.unregister_idle(self.worker);
+        }
+    }
+}
+
+impl<J> Drop for NextJob<'_, J> {
+    fn drop(&mut self) {
+        self.unregister();
+    }
+}
+
+/// Future of [`Core::drained`].
+pub struct Drained<'a, J> {
+    core: &'a Core<J>,
+}
+
+impl<J> fmt::Debug for Drained<'_, J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Drained").finish_non_exhaustive()
+    }
+}
+
+impl<J> Future for Drained<'_, J> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.core.is_drained() {
+            return Poll::Ready(());
+        }
+        let mut waiters = lock(&self.core.waiters);
+        // `worker_exited` takes this lock after its decrement, so checking under it is exact.
+        if self.core.is_drained() {
+            return Poll::Ready(());
+        }
+        if !waiters.drained.iter().any(|w| w.will_wake(cx.waker())) {
+            waiters.drained.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}

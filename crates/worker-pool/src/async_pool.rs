@@ -1,0 +1,469 @@
+//! `WorkerPool`: a fixed set of long-lived tokio tasks running async jobs from a bounded queue.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Queued, Shared};
+use crate::admission::Refusal;
+use crate::error::{BuildError, PoolClosed, SubmitTimeoutError, TrySubmitError};
+use crate::job::{CancelOnDrop, JobCell, JobError, JobHandle, Outcome, panic_message};
+use crate::stats::{Metrics, PoolReport};
+use crate::sync::{Mutex, lock};
+
+/// A queued async job: the user's future wrapped so it resolves its handle however it ends.
+type AsyncJob = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+/// A worker runs this many ready jobs in a row, then yields to the runtime so other tasks on
+/// its thread are not starved.
+const YIELD_EVERY: u32 = 64;
+
+struct Inner {
+    shared: Shared<AsyncJob>,
+    /// Per worker: its waker while a job it runs is pending, so the deadline can reach it.
+    running: Box<[Mutex<Option<Waker>>]>,
+}
+
+/// Closes intake when the last [`WorkerPool`] clone is dropped.
+struct Owner(Arc<Inner>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.0.shared.core.close();
+    }
+}
+
+/// A bounded pool of async workers: `workers` long-lived tokio tasks pulling jobs from a queue
+/// of `queue_capacity` slots.
+///
+/// - **Concurrency**: at most `workers` jobs run at once; each worker runs one job to the end
+///   before taking the next.
+/// - **Backpressure**: at most `queue_capacity` jobs wait. [`submit`](Self::submit) waits for a
+///   slot (waiting submitters get freed slots in FIFO order),
+///   [`try_submit`](Self::try_submit) hands the job back when full,
+///   [`submit_timeout`](Self::submit_timeout) waits at most a given time.
+/// - **Order**: jobs start in the order they were admitted (FIFO queue).
+/// - **Panics**: a panicking job resolves its handle to [`JobError::Panicked`]; the worker
+///   carries on, so the pool keeps its size.
+/// - **Memory**: the queue is allocated once; each job costs two small allocations (its
+///   boxed future and its result cell).
+/// - **Shutdown**: [`shutdown`](Self::shutdown) drains within a grace period, cancels the rest
+///   and returns a [`PoolReport`] accounting for every accepted job. Dropping the last clone
+///   closes intake; queued jobs still run.
+///
+/// Cloning is cheap and gives another handle to the same pool. The pool needs a tokio runtime
+/// with the time driver enabled (for timeouts and the shutdown deadline).
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use tidewater_worker_pool::WorkerPool;
+///
+/// let pool = WorkerPool::builder().workers(4).queue_capacity(64).name("fetch").build().unwrap();
+/// let mut handles = Vec::new();
+/// for i in 0..10u64 {
+///     handles.push(pool.submit(async move { i * i }).await.unwrap());
+/// }
+/// let mut sum = 0;
+/// for handle in handles {
+///     sum += handle.await.unwrap();
+/// }
+/// assert_eq!(sum, 285);
+///
+/// let report = pool.shutdown(Duration::from_secs(1)).await;
+/// assert_eq!(report.completed, 10);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct WorkerPool {
+    owner: Arc<Owner>,
+}
+
+impl fmt::Debug for WorkerPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner().shared.fmt(f)
+    }
+}
+
+/// Builds a [`WorkerPool`]; from [`WorkerPool::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "call .build() to create the pool"]
+pub struct WorkerPoolBuilder {
+    config: Config,
+    runtime: Option<Handle>,
+    drain_on: Option<CancellationToken>,
+}
+
+impl WorkerPoolBuilder {
+    /// Number of workers, i.e. jobs running at once (default: the number of CPUs). Zero is
+    /// refused by [`build`](Self::build).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.config.workers = workers;
+        self
+    }
+
+    /// Queue slots: jobs admitted but not yet started (default 1024). Zero is refused by
+    /// [`build`](Self::build).
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.config.queue_capacity = capacity;
+        self
+    }
+
+    /// A name for `Debug` output and diagnostics (default `"worker-pool"`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.config.name = name.into();
+        self
+    }
+
+    /// The runtime the workers run on (default: the runtime `build` is called in).
+    pub fn runtime(mut self, handle: Handle) -> Self {
+        self.runtime = Some(handle);
+        self
+    }
+
+    /// Starts a drain when `token` is cancelled: intake closes (later submits get
+    /// [`PoolClosed`]) and queued jobs still run. Call [`WorkerPool::shutdown`] to bound the
+    /// drain with a deadline and get the report.
+    pub fn drain_on(mut self, token: CancellationToken) -> Self {
+        self.drain_on = Some(token);
+        self
+    }
+
+    /// Starts the workers.
+    ///
+    /// # Errors
+    /// [`BuildError::ZeroWorkers`], [`BuildError::ZeroQueueCapacity`], or
+    /// [`BuildError::NoRuntime`] when called outside a tokio runtime without
+    /// [`runtime`](Self::runtime).
+    pub fn build(self) -> Result<WorkerPool, BuildError> {
+        self.config.validate()?;
+        let runtime = match self.runtime {
+            Some(handle) => handle,
+            None => Handle::try_current().map_err(|_| BuildError::NoRuntime)?,
+        };
+        let inner = Arc::new(Inner {
+            shared: Shared::new(&self.config),
+            running: (0..self.config.workers).map(|_| Mutex::new(None)).collect(),
+        });
+        for id in 0..self.config.workers {
+            runtime.spawn(worker(inner.clone(), id));
+        }
+        if let Some(token) = self.drain_on {
+            let weak = Arc::downgrade(&inner);
+            runtime.spawn(async move {
+                token.cancelled().await;
+                if let Some(inner) = weak.upgrade() {
+                    inner.shared.core.close();
+                }
+            });
+        }
+        Ok(WorkerPool {
+            owner: Arc::new(Owner(inner)),
+        })
+    }
+}
+
+impl WorkerPool {
+    /// A builder with the defaults: one worker per CPU, 1024 queue slots.
+    pub fn builder() -> WorkerPoolBuilder {
+        WorkerPoolBuilder {
+            config: Config::new("worker-pool"),
+            runtime: None,
+            drain_on: None,
+        }
+    }
+
+    fn inner(&self) -> &Inner {
+        &self.owner.0
+    }
+
+    /// Queues `job`, waiting while the queue is full.
+    ///
+    /// Cancel safe: if the returned future is dropped before it resolves, the job was not
+    /// queued (it is dropped) and no slot is held.
+    ///
+    /// # Errors
+    /// [`PoolClosed`] once the pool is shut down (the job is dropped; use
+    /// [`try_submit`](Self::try_submit) to get it back).
+    pub async fn submit<F>(&self, job: F) -> Result<JobHandle<F::Output>, PoolClosed>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let shared = &self.inner().shared;
+        match shared.core.reserve().await {
+            Ok(permit) => {
+                let (job, handle) = package(job);
+                permit.push(Queued {
+                    job,
+                    at: Instant::now(),
+                });
+                Ok(handle)
+            }
+            Err(_) => {
+                shared.stats.rejected();
+                Err(PoolClosed)
+            }
+        }
+    }
+
+    /// Queues `job` if a slot is free right now.
+    ///
+    /// # Errors
+    /// [`TrySubmitError::Full`] or [`TrySubmitError::Closed`], each holding the job.
+    pub fn try_submit<F>(&self, job: F) -> Result<JobHandle<F::Output>, TrySubmitError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let shared = &self.inner().shared;
+        match shared.core.try_reserve() {
+            Ok(permit) => {
+                let (job, handle) = package(job);
+                permit.push(Queued {
+                    job,
+                    at: Instant::now(),
+                });
+                Ok(handle)
+            }
+            Err(refusal) => {
+                shared.stats.rejected();
+                Err(match refusal {
+                    Refusal::Full => TrySubmitError::Full(job),
+                    Refusal::Closed => TrySubmitError::Closed(job),
+                })
+            }
+        }
+    }
+
+    /// Queues `job`, waiting at most `timeout` for a slot (zero: no wait; [`Duration::MAX`]:
+    /// no limit).
+    ///
+    /// Cancel safe, like [`submit`](Self::submit).
+    ///
+    /// # Errors
+    /// [`SubmitTimeoutError::Timeout`] or [`SubmitTimeoutError::Closed`], each holding the job.
+    pub async fn submit_timeout<F>(
+        &self,
+        job: F,
+        timeout: Duration,
+    ) -> Result<JobHandle<F::Output>, SubmitTimeoutError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let shared = &self.inner().shared;
+        let refusal = match tokio::time::timeout(timeout, shared.core.reserve()).await {
+            Ok(Ok(permit)) => {
+                let (job, handle) = package(job);
+                permit.push(Queued {
+                    job,
+                    at: Instant::now(),
+                });
+                return Ok(handle);
+            }
+            Ok(Err(_)) => SubmitTimeoutError::Closed(job),
+            Err(_) => SubmitTimeoutError::Timeout(job),
+        };
+        shared.stats.rejected();
+        Err(refusal)
+    }
+
+    /// Counters and gauges right now.
+    #[must_use]
+    pub fn metrics(&self) -> Metrics {
+        self.inner().shared.metrics()
+    }
+
+    /// Whether intake is closed (shut down, drain token fired).
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.inner().shared.core.is_closed()
+    }
+
+    /// Stops intake, lets queued and running jobs finish within `grace`, then cancels the rest
+    /// and waits for the workers to let go of them. Every handle resolves; the report accounts
+    /// for every accepted job.
+    ///
+    /// Calling it again (or from clones) returns an up-to-date report. Cancel safe: dropping
+    /// the future leaves intake closed and the drain going.
+    pub async fn shutdown(&self, grace: Duration) -> PoolReport {
+        let inner = self.inner();
+        let core = &inner.shared.core;
+        core.close();
+        let in_time = tokio::time::timeout(grace, core.drained()).await.is_ok();
+        if !in_time {
+            core.abort();
+            for slot in &*inner.running {
+                let waker = lock(slot).take();
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            }
+            inner.shared.cancel_queued();
+            core.drained().await;
+        }
+        inner.shared.stats.report(in_time)
+    }
+
+    /// Waits for `token` to be cancelled, then runs [`shutdown(grace)`](Self::shutdown).
+    pub async fn shutdown_on(&self, token: CancellationToken, grace: Duration) -> PoolReport {
+        token.cancelled().await;
+        self.shutdown(grace).await
+    }
+}
+
+/// Wraps `job` so that it resolves its handle however it ends: value, panic, abort, or being
+/// dropped unrun.
+fn package<F>(job: F) -> (AsyncJob, JobHandle<F::Output>)
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let cell = Arc::new(JobCell::<F::Output, ()>::new(None));
+    let handle = JobHandle::new(cell.clone());
+    let guard = CancelOnDrop(cell);
+    let wrapped = async move {
+        let guard = guard;
+        let cell = &guard.0;
+        if !cell.begin() {
+            return Outcome::Cancelled;
+        }
+        // Declared after `guard`, so dropped before it: the handle sees `Cancelled` only once
+        // the job's future is gone.
+        let mut job = pin!(job);
+        poll_fn(|cx| {
+            if cell.is_aborted() {
+                return Poll::Ready(Outcome::Cancelled);
+            }
+            match catch_unwind(AssertUnwindSafe(|| job.as_mut().poll(cx))) {
+                Ok(Poll::Ready(value)) => {
+                    cell.resolve(Ok(value));
+                    Poll::Ready(Outcome::Completed)
+                }
+                Ok(Poll::Pending) => {
+                    cell.set_worker_waker(cx.waker());
+                    if cell.is_aborted() {
+                        cx.waker().wake_by_ref();
+                    }
+                    Poll::Pending
+                }
+                Err(payload) => {
+                    cell.resolve(Err(JobError::Panicked(panic_message(&*payload))));
+                    Poll::Ready(Outcome::Panicked)
+                }
+            }
+        })
+        .await
+    };
+    (Box::pin(wrapped), handle)
+}
+
+/// Calls `worker_exited` however the worker task ends (including the runtime dropping it).
+struct ExitGuard(Arc<Inner>);
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        self.0.shared.core.worker_exited();
+    }
+}
+
+async fn worker(inner: Arc<Inner>, id: usize) {
+    let guard = ExitGuard(inner);
+    let inner = &*guard.0;
+    let core = &inner.shared.core;
+    let mut streak = 0;
+    loop {
+        let queued = match core.try_pop() {
+            Some(queued) => queued,
+            None => match core.next_job(id).await {
+                Some(queued) => queued,
+                None => break,
+            },
+        };
+        inner.shared.stats.started(id, queued.at);
+        let outcome = RunJob {
+            inner,
+            id,
+            job: Some(queued.job),
+        }
+        .await;
+        inner.shared.stats.finished(id, outcome);
+        streak += 1;
+        if streak == YIELD_EVERY {
+            streak = 0;
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// Polls one job inside the worker task, watching the shutdown deadline.
+struct RunJob<'a> {
+    inner: &'a Inner,
+    id: usize,
+    job: Option<AsyncJob>,
+}
+
+impl RunJob<'_> {
+    fn cancel(&mut self) -> Poll<Outcome> {
+        let job = self.job.take();
+        // Dropping runs the job's destructors; a panic there must not kill the worker.
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(job)));
+        Poll::Ready(Outcome::Cancelled)
+    }
+}
+
+impl Future for RunJob<'_> {
+    type Output = Outcome;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        let core = &self.inner.shared.core;
+        if core.is_aborting() {
+            return self.cancel();
+        }
+        let Some(job) = self.job.as_mut() else {
+            return Poll::Ready(Outcome::Cancelled);
+        };
+        match catch_unwind(AssertUnwindSafe(|| job.as_mut().poll(cx))) {
+            Ok(Poll::Ready(outcome)) => {
+                // The job ended inside its wrapper; drop it here, where a panic in its
+                // destructors is still caught.
+                let job = self.job.take();
+                match catch_unwind(AssertUnwindSafe(move || drop(job))) {
+                    Ok(()) => Poll::Ready(outcome),
+                    Err(_) => Poll::Ready(Outcome::Panicked),
+                }
+            }
+            Ok(Poll::Pending) => {
+                if let Some(slot) = self.inner.running.get(self.id) {
+                    let mut slot = lock(slot);
+                    match &mut *slot {
+                        Some(current) => current.clone_from(cx.waker()),
+                        empty @ None => *empty = Some(cx.waker().clone()),
+                    }
+                }
+                // `shutdown` sets the flag before taking the waker, so re-checking after
+                // storing it cannot miss the deadline.
+                if core.is_aborting() {
+                    return self.cancel();
+                }
+                Poll::Pending
+            }
+            Err(_) => {
+                // The wrapper catches the job's own panics; this was in its drop glue.
+                self.job = None;
+                Poll::Ready(Outcome::Panicked)
+            }
+        }
+    }
+}

@@ -1,0 +1,401 @@
+//! `BlockingPool`: dedicated OS threads running closures from a bounded queue.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Queued, Shared};
+use crate::admission::{Permit, Refusal};
+use crate::error::{BuildError, PoolClosed, SubmitTimeoutError, TrySubmitError};
+use crate::job::{JobCell, JobError, JobHandle, Outcome, panic_message};
+use crate::park::Parker;
+use crate::stats::{Metrics, PoolReport};
+
+/// A closure and its result cell in one allocation, seen by the worker through this trait.
+trait RunBlocking: Send + Sync {
+    fn run(&self) -> Outcome;
+    fn cancel_if_pending(&self);
+}
+
+impl<T, F> RunBlocking for JobCell<T, F>
+where
+    T: Send,
+    F: FnOnce() -> T + Send,
+{
+    fn run(&self) -> Outcome {
+        if !self.begin() {
+            return Outcome::Cancelled;
+        }
+        let Some(closure) = self.take_payload() else {
+            return Outcome::Cancelled;
+        };
+        match catch_unwind(AssertUnwindSafe(closure)) {
+            Ok(value) => {
+                self.resolve(Ok(value));
+                Outcome::Completed
+            }
+            Err(payload) => {
+                self.resolve(Err(JobError::Panicked(panic_message(&*payload))));
+                Outcome::Panicked
+            }
+        }
+    }
+
+    fn cancel_if_pending(&self) {
+        JobCell::cancel_if_pending(self);
+    }
+}
+
+/// A queued closure; dropping it unrun resolves its handle as cancelled.
+struct BlockingJob(Arc<dyn RunBlocking>);
+
+impl Drop for BlockingJob {
+    fn drop(&mut self) {
+        self.0.cancel_if_pending();
+    }
+}
+
+type BlockingShared = Shared<BlockingJob>;
+
+/// Closes intake when the last [`BlockingPool`] clone is dropped.
+struct Owner(Arc<BlockingShared>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.0.core.close();
+    }
+}
+
+/// A bounded pool of dedicated threads for CPU-bound or blocking closures.
+///
+/// Same contract as [`WorkerPool`](crate::WorkerPool), for closures instead of futures:
+/// - at most `workers` closures run at once, each on its own long-lived thread;
+/// - at most `queue_capacity` wait; [`execute`](Self::execute) blocks the calling thread for
+///   a slot, [`execute_async`](Self::execute_async) waits asynchronously,
+///   [`try_execute`](Self::try_execute) hands the closure back when full,
+///   [`execute_timeout`](Self::execute_timeout) waits at most a given time;
+/// - jobs start in admission order;
+/// - a panicking closure resolves its handle to [`JobError::Panicked`] and its thread keeps
+///   serving (unlike `rayon::spawn`, which aborts the process);
+/// - each job costs one allocation (closure and result cell together);
+/// - idle threads sleep (no spinning) and are woken one at a time, only when a job arrives and
+///   no other worker is awake to take it.
+///
+/// Handles work from both worlds: `.await` them or call [`JobHandle::wait`]. No runtime is
+/// needed, except for [`shutdown_async`](Self::shutdown_async) (tokio's time driver).
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use tidewater_worker_pool::BlockingPool;
+///
+/// let pool = BlockingPool::builder().workers(2).queue_capacity(16).build().unwrap();
+/// let handle = pool.execute(|| (1..=10u64).product::<u64>()).unwrap();
+/// assert_eq!(handle.wait(), Ok(3_628_800));
+///
+/// let report = pool.shutdown(Duration::from_secs(1));
+/// assert_eq!(report.completed, 1);
+/// ```
+#[derive(Clone)]
+pub struct BlockingPool {
+    owner: Arc<Owner>,
+}
+
+impl fmt::Debug for BlockingPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.shared().fmt(f)
+    }
+}
+
+/// Builds a [`BlockingPool`]; from [`BlockingPool::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "call .build() to create the pool"]
+pub struct BlockingPoolBuilder {
+    config: Config,
+    stack_size: Option<usize>,
+}
+
+impl BlockingPoolBuilder {
+    /// Number of worker threads (default: the number of CPUs). Zero is refused by
+    /// [`build`](Self::build).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.config.workers = workers;
+        self
+    }
+
+    /// Queue slots: closures admitted but not yet started (default 1024). Zero is refused by
+    /// [`build`](Self::build).
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.config.queue_capacity = capacity;
+        self
+    }
+
+    /// Thread name prefix: threads are named `{name}-{index}` (default `"blocking-pool"`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.config.name = name.into();
+        self
+    }
+
+    /// Stack size of each worker thread in bytes (default: the platform's).
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Starts the threads.
+    ///
+    /// # Errors
+    /// [`BuildError::ZeroWorkers`], [`BuildError::ZeroQueueCapacity`], or
+    /// [`BuildError::SpawnThread`] if the OS refuses a thread (the threads already started
+    /// are shut down).
+    pub fn build(self) -> Result<BlockingPool, BuildError> {
+        self.config.validate()?;
+        let shared = Arc::new(Shared::new(&self.config));
+        for id in 0..self.config.workers {
+            let mut builder = thread::Builder::new().name(format!("{}-{id}", self.config.name));
+            if let Some(bytes) = self.stack_size {
+                builder = builder.stack_size(bytes);
+            }
+            let for_thread = shared.clone();
+            if let Err(error) = builder.spawn(move || worker(&for_thread, id)) {
+                shared.core.close();
+                // Threads that never started still count as exited, so the drain completes.
+                for _ in id..self.config.workers {
+                    shared.core.worker_exited();
+                }
+                return Err(BuildError::SpawnThread(error));
+            }
+        }
+        Ok(BlockingPool {
+            owner: Arc::new(Owner(shared)),
+        })
+    }
+}
+
+impl BlockingPool {
+    /// A builder with the defaults: one thread per CPU, 1024 queue slots.
+    pub fn builder() -> BlockingPoolBuilder {
+        BlockingPoolBuilder {
+            config: Config::new("blocking-pool"),
+            stack_size: None,
+        }
+    }
+
+    fn shared(&self) -> &BlockingShared {
+        &self.owner.0
+    }
+
+    fn push<F, T>(&self, permit: Permit<'_, Queued<BlockingJob>>, job: F) -> JobHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let cell = Arc::new(JobCell::new(Some(job)));
+        let handle = JobHandle::new(cell.clone());
+        permit.push(Queued {
+            job: BlockingJob(cell),
+            at: Instant::now(),
+        });
+        handle
+    }
+
+    /// Queues `job`, blocking the calling thread while the queue is full. From async code use
+    /// [`execute_async`](Self::execute_async).
+    ///
+    /// # Errors
+    /// [`PoolClosed`] once the pool is shut down (the closure is dropped; use
+    /// [`try_execute`](Self::try_execute) to get it back).
+    pub fn execute<F, T>(&self, job: F) -> Result<JobHandle<T>, PoolClosed>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let shared = self.shared();
+        let reserved = match shared.core.try_reserve() {
+            Err(Refusal::Full) => Parker::new().block_on(shared.core.reserve()),
+            other => other,
+        };
+        match reserved {
+            Ok(permit) => Ok(self.push(permit, job)),
+            Err(_) => {
+                shared.stats.rejected();
+                Err(PoolClosed)
+            }
+        }
+    }
+
+    /// Queues `job`, waiting asynchronously while the queue is full.
+    ///
+    /// Cancel safe: if the future is dropped before it resolves, the closure was not queued.
+    ///
+    /// # Errors
+    /// [`PoolClosed`] once the pool is shut down.
+    pub async fn execute_async<F, T>(&self, job: F) -> Result<JobHandle<T>, PoolClosed>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let shared = self.shared();
+        match shared.core.reserve().await {
+            Ok(permit) => Ok(self.push(permit, job)),
+            Err(_) => {
+                shared.stats.rejected();
+                Err(PoolClosed)
+            }
+        }
+    }
+
+    /// Queues `job` if a slot is free right now.
+    ///
+    /// # Errors
+    /// [`TrySubmitError::Full`] or [`TrySubmitError::Closed`], each holding the closure.
+    pub fn try_execute<F, T>(&self, job: F) -> Result<JobHandle<T>, TrySubmitError<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let shared = self.shared();
+        match shared.core.try_reserve() {
+            Ok(permit) => Ok(self.push(permit, job)),
+            Err(refusal) => {
+                shared.stats.rejected();
+                Err(match refusal {
+                    Refusal::Full => TrySubmitError::Full(job),
+                    Refusal::Closed => TrySubmitError::Closed(job),
+                })
+            }
+        }
+    }
+
+    /// Queues `job`, blocking the calling thread at most `timeout` for a slot (zero: no wait;
+    /// [`Duration::MAX`]: no limit).
+    ///
+    /// # Errors
+    /// [`SubmitTimeoutError::Timeout`] or [`SubmitTimeoutError::Closed`], each holding the
+    /// closure.
+    pub fn execute_timeout<F, T>(
+        &self,
+        job: F,
+        timeout: Duration,
+    ) -> Result<JobHandle<T>, SubmitTimeoutError<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let shared = self.shared();
+        let reserved = match shared.core.try_reserve() {
+            Err(Refusal::Full) => {
+                let deadline = Instant::now().checked_add(timeout);
+                Parker::new().block_on_until(shared.core.reserve(), deadline)
+            }
+            other => Some(other),
+        };
+        let refusal = match reserved {
+            Some(Ok(permit)) => return Ok(self.push(permit, job)),
+            Some(Err(_)) => SubmitTimeoutError::Closed(job),
+            None => SubmitTimeoutError::Timeout(job),
+        };
+        shared.stats.rejected();
+        Err(refusal)
+    }
+
+    /// Counters and gauges right now.
+    #[must_use]
+    pub fn metrics(&self) -> Metrics {
+        self.shared().metrics()
+    }
+
+    /// Whether intake is closed.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.shared().core.is_closed()
+    }
+
+    /// Stops intake and blocks until queued and running closures finish, for at most `grace`.
+    /// Then closures still queued are cancelled (their handles resolve to
+    /// [`JobError::Cancelled`]) and closures still running are reported as `abandoned`: a
+    /// thread cannot be interrupted, so they run on and their handles resolve when they end.
+    ///
+    /// From async code use [`shutdown_async`](Self::shutdown_async).
+    #[must_use = "the report says what was cancelled or abandoned"]
+    pub fn shutdown(&self, grace: Duration) -> PoolReport {
+        let shared = self.shared();
+        shared.core.close();
+        let deadline = Instant::now().checked_add(grace);
+        let in_time = Parker::new()
+            .block_on_until(shared.core.drained(), deadline)
+            .is_some();
+        self.finish_shutdown(in_time)
+    }
+
+    /// [`shutdown`](Self::shutdown) for async callers: waits without blocking the executor
+    /// thread. Needs a tokio runtime with the time driver.
+    ///
+    /// Cancel safe: dropping the future leaves intake closed and the drain going.
+    pub async fn shutdown_async(&self, grace: Duration) -> PoolReport {
+        let shared = self.shared();
+        shared.core.close();
+        let in_time = tokio::time::timeout(grace, shared.core.drained())
+            .await
+            .is_ok();
+        self.finish_shutdown(in_time)
+    }
+
+    /// Waits for `token` to be cancelled, then runs [`shutdown_async(grace)`](Self::shutdown_async).
+    pub async fn shutdown_on(&self, token: CancellationToken, grace: Duration) -> PoolReport {
+        token.cancelled().await;
+        self.shutdown_async(grace).await
+    }
+
+    fn finish_shutdown(&self, in_time: bool) -> PoolReport {
+        let shared = self.shared();
+        if !in_time {
+            shared.core.abort();
+            shared.cancel_queued();
+        }
+        shared.stats.report(in_time)
+    }
+}
+
+/// Calls `worker_exited` however the thread ends.
+struct ExitGuard<'a>(&'a BlockingShared);
+
+impl Drop for ExitGuard<'_> {
+    fn drop(&mut self) {
+        self.0.core.worker_exited();
+    }
+}
+
+fn worker(shared: &BlockingShared, id: usize) {
+    let _exit = ExitGuard(shared);
+    let parker = Parker::new();
+    let core = &shared.core;
+    loop {
+        let queued = match core.try_pop() {
+            Some(queued) => queued,
+            None => match parker.block_on(core.next_job(id)) {
+                Some(queued) => queued,
+                None => break,
+            },
+        };
+        shared.stats.started(id, queued.at);
+        let job = queued.job;
+        let outcome = if core.is_aborting() {
+            Outcome::Cancelled
+        } else {
+            job.0.run()
+        };
+        // Dropping runs the closure's leftovers' destructors (a cancelled closure's captures).
+        let dropped = catch_unwind(AssertUnwindSafe(move || drop(job)));
+        let outcome = match dropped {
+            Ok(()) => outcome,
+            Err(_) => Outcome::Panicked,
+        };
+        shared.stats.finished(id, outcome);
+    }
+}

@@ -1,0 +1,91 @@
+//! The settings both pools share, and the state every pool is built around.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
+
+use crate::admission::Core;
+use crate::error::BuildError;
+use crate::stats::{Metrics, Stats};
+
+/// Queue slots when the builder is not told otherwise.
+pub(crate) const DEFAULT_QUEUE_CAPACITY: usize = 1024;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) workers: usize,
+    pub(crate) queue_capacity: usize,
+    pub(crate) name: String,
+}
+
+impl Config {
+    pub(crate) fn new(default_name: &str) -> Self {
+        Self {
+            workers: std::thread::available_parallelism().map_or(1, usize::from),
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            name: default_name.to_owned(),
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), BuildError> {
+        if self.workers == 0 {
+            return Err(BuildError::ZeroWorkers);
+        }
+        if self.queue_capacity == 0 {
+            return Err(BuildError::ZeroQueueCapacity);
+        }
+        Ok(())
+    }
+}
+
+/// A job in the queue with the time it was admitted (for the queue-wait metric).
+pub(crate) struct Queued<J> {
+    pub(crate) job: J,
+    pub(crate) at: Instant,
+}
+
+/// What the pool handle and its workers share.
+pub(crate) struct Shared<J> {
+    pub(crate) core: Core<Queued<J>>,
+    pub(crate) stats: Stats,
+    pub(crate) name: String,
+    pub(crate) workers: usize,
+}
+
+impl<J> fmt::Debug for Shared<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("name", &self.name)
+            .field("workers", &self.workers)
+            .field("queue_capacity", &self.core.capacity())
+            .field("queued", &self.core.reserved())
+            .field("closed", &self.core.is_closed())
+            .finish()
+    }
+}
+
+impl<J> Shared<J> {
+    pub(crate) fn new(config: &Config) -> Self {
+        Self {
+            core: Core::new(config.queue_capacity, config.workers),
+            stats: Stats::new(config.workers),
+            name: config.name.clone(),
+            workers: config.workers,
+        }
+    }
+
+    pub(crate) fn metrics(&self) -> Metrics {
+        self.stats
+            .metrics(self.core.capacity(), self.core.reserved())
+    }
+
+    /// Cancels every job still queued (the shutdown deadline passed). Each dropped job resolves
+    /// its handle as cancelled.
+    pub(crate) fn cancel_queued(&self) {
+        while let Some(queued) = self.core.try_pop() {
+            // A job's drop runs user code; a panic there must not stop the drain.
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(queued)));
+            self.stats.cancelled_in_queue();
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Counters: written by one worker each (no contended read-modify-writes on the hot path),
+//! summed on demand into [`Metrics`] and [`PoolReport`].
+
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+
+use crate::job::Outcome;
+use crate::sync::{AtomicBool, AtomicU64, Ordering};
+
+/// A snapshot of a pool's state and counters, from `metrics()`.
+///
+/// Counters are read one after another while the pool runs, so a snapshot is not atomic as a
+/// whole; each counter is exact and never goes down.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// Workers the pool runs (fixed for its lifetime).
+    pub workers: usize,
+    /// Queue slots.
+    pub queue_capacity: usize,
+    /// Jobs admitted and not yet picked up by a worker.
+    pub queued: usize,
+    /// Jobs a worker is running right now (at most `workers`).
+    pub running: usize,
+    /// Jobs that ran to the end and produced a value.
+    pub completed: u64,
+    /// Jobs that panicked (their handles hold [`JobError::Panicked`](crate::JobError::Panicked)).
+    pub panicked: u64,
+    /// Jobs cancelled: aborted through the handle, or at the shutdown deadline.
+    pub cancelled: u64,
+    /// Submissions refused: queue full (`try_*`), timed out, or pool closed.
+    pub rejected: u64,
+    /// Total time jobs spent queued before a worker picked them up.
+    pub queue_wait_total: Duration,
+    /// The longest time one job spent queued.
+    pub queue_wait_max: Duration,
+    /// Jobs picked up by a worker (the denominator of the mean queue wait).
+    pub started: u64,
+}
+
+impl Metrics {
+    /// The mean time a job spent queued, zero before the first job starts.
+    #[must_use]
+    pub fn queue_wait_mean(&self) -> Duration {
+        match u32::try_from(self.started) {
+            Ok(0) => Duration::ZERO,
+            Ok(n) => self.queue_wait_total / n,
+            Err(_) => Duration::from_nanos(
+                u64::try_from(self.queue_wait_total.as_nanos() / u128::from(self.started))
+                    .unwrap_or(u64::MAX),
+            ),
+        }
+    }
+}
+
+/// What `shutdown` did: every job the pool ever accepted is in exactly one of `completed`,
+/// `panicked`, `cancelled` or `abandoned`; every refused submission is in `rejected`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct PoolReport {
+    /// Jobs that ran to the end and produced a value (the pool does not look inside the value:
+    /// a job returning `Err(..)` counts here).
+    pub completed: u64,
+    /// Jobs that panicked.
+    pub panicked: u64,
+    /// Jobs cancelled: aborted through their handle, still queued at the deadline, or (async
+    /// pool) still running at the deadline.
+    pub cancelled: u64,
+    /// Submissions refused (queue full, timeout, or closed); those jobs were handed back.
+    pub rejected: u64,
+    /// Blocking pool only: closures still running at the deadline. A thread cannot be
+    /// interrupted, so they run on; their handles resolve when they end.
+    pub abandoned: u64,
+    /// Whether everything finished within the grace period (nothing was cancelled by the
+    /// deadline).
+    pub drained_in_time: bool,
+}
+
+impl PoolReport {
+    /// Jobs that produced no value: panicked, cancelled or abandoned.
+    #[must_use]
+    pub fn failed(&self) -> u64 {
+        self.panicked + self.cancelled + self.abandoned
+    }
+
+    /// Every job the pool accepted.
+    #[must_use]
+    pub fn accepted(&self) -> u64 {
+        self.completed + self.failed()
+    }
+}
+
+#[derive(Default)]
+struct WorkerStats {
+    started: AtomicU64,
+    completed: AtomicU64,
+    panicked: AtomicU64,
+    cancelled: AtomicU64,
+    wait_nanos: AtomicU64,
+    wait_max_nanos: AtomicU64,
+    busy: AtomicBool,
+}
+
+/// Only the owning worker writes its counters, so a load and a store replace a locked add.
+fn bump(counter: &AtomicU64, by: u64) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(by),
+        Ordering::Relaxed,
+    );
+}
+
+pub(crate) struct Stats {
+    workers: Box<[CachePadded<WorkerStats>]>,
+    rejected: CachePadded<AtomicU64>,
+    /// Cancelled straight out of the queue by the shutdown deadline, never seen by a worker.
+    cancelled_in_queue: AtomicU64,
+}
+
+impl Stats {
+    pub(crate) fn new(workers: usize) -> Self {
+        Self {
+            workers: (0..workers).map(|_| CachePadded::default()).collect(),
+            rejected: CachePadded::default(),
+            cancelled_in_queue: AtomicU64::new(0),
+        }
+    }
+
+    /// Worker `id` picked up a job queued at `queued_at`.
+    pub(crate) fn started(&self, id: usize, queued_at: Instant) {
+        let Some(stats) = self.workers.get(id) else {
+            return;
+        };
+        let wait = u64::try_from(queued_at.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        bump(&stats.started, 1);
+        bump(&stats.wait_nanos, wait);
+        if wait > stats.wait_max_nanos.load(Ordering::Relaxed) {
+            stats.wait_max_nanos.store(wait, Ordering::Relaxed);
+        }
+        stats.busy.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn finished(&self, id: usize, outcome: Outcome) {
+        let Some(stats) = self.workers.get(id) else {
+            return;
+        };
+        let counter = match outcome {
+            Outcome::Completed => &stats.completed,
+            Outcome::Panicked => &stats.panicked,
+            Outcome::Cancelled => &stats.cancelled,
+        };
+        bump(counter, 1);
+        stats.busy.store(false, Ordering::Release);
+    }
+
+    pub(crate) fn rejected(&self) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn cancelled_in_queue(&self) {
+        self.cancelled_in_queue.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn metrics(&self, queue_capacity: usize, queued: usize) -> Metrics {
+        let mut m = Metrics {
+            workers: self.workers.len(),
+            queue_capacity,
+            queued,
+            rejected: self.rejected.load(Ordering::Relaxed),
+            cancelled: self.cancelled_in_queue.load(Ordering::Relaxed),
+            ..Metrics::default()
+        };
+        let mut wait_nanos: u128 = 0;
+        let mut wait_max = 0;
+        for stats in &*self.workers {
+            m.started += stats.started.load(Ordering::Relaxed);
+            m.completed += stats.completed.load(Ordering::Relaxed);
+            m.panicked += stats.panicked.load(Ordering::Relaxed);
+            m.cancelled += stats.cancelled.load(Ordering::Relaxed);
+            m.running += usize::from(stats.busy.load(Ordering::Relaxed));
+            wait_nanos += u128::from(stats.wait_nanos.load(Ordering::Relaxed));
+            wait_max = wait_max.max(stats.wait_max_nanos.load(Ordering::Relaxed));
+        }
+        m.queue_wait_total =
+            Duration::from_nanos(u64::try_from(wait_nanos).unwrap_or(u64::MAX));
+        m.queue_wait_max = Duration::from_nanos(wait_max);
+        m
+    }
+
+    /// The report once intake is closed and the queue is empty (so `started` no longer moves:
+    /// any started job not yet counted as ended is still running).
+    pub(crate) fn report(&self, drained_in_time: bool) -> PoolReport {
+        let mut report = PoolReport {
+            rejected: self.rejected.load(Ordering::Relaxed),
+            cancelled: self.cancelled_in_queue.load(Ordering::Relaxed),
+            drained_in_time,
+            ..PoolReport::default()
+        };
+        let mut started = 0;
+        let mut ended = 0;
+        for stats in &*self.workers {
+            started += stats.started.load(Ordering::Acquire);
+            let completed = stats.completed.load(Ordering::Acquire);
+            let panicked = stats.panicked.load(Ordering::Acquire);
+            let cancelled = stats.cancelled.load(Ordering::Acquire);
+            report.completed += completed;
+            report.panicked += panicked;
+            report.cancelled += cancelled;
+            ended += completed + panicked + cancelled;
+        }
+        report.abandoned = started.saturating_sub(ended);
+        report
+    }
+}
