@@ -1,0 +1,2 @@
+//! Hot paths of tidewater-fan-out.
+fn main() {}

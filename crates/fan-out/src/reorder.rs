@@ -1,0 +1,79 @@
+//! The reorder buffer: results arrive in any order and leave in input order.
+//!
+//! A ring indexed by `index % capacity` holding the results whose index lies in
+//! `[next, next + capacity)`. The driver only starts an item whose index is inside that
+//! window, so the ring never needs to grow and memory stays `O(capacity)`.
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct Reorder<T> {
+    ring: Vec<Option<T>>,
+    next: usize,
+    held: usize,
+}
+
+impl<T> Reorder<T> {
+    /// A buffer for a window of `capacity` (at least 1) input positions.
+    #[must_use]
+    pub fn new(capacity: usize) -> Self {
+        let mut ring = Vec::new();
+        ring.resize_with(capacity.max(1), || None);
+        Self {
+            ring,
+            next: 0,
+            held: 0,
+        }
+    }
+
+    /// The index the next `pop` returns.
+    #[must_use]
+    pub fn next_index(&self) -> usize {
+        self.next
+    }
+
+    /// The width of the window.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// How many results are waiting.
+    #[must_use]
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// Whether an item with `index` may be started (its result would fit the window).
+    #[must_use]
+    pub fn admits(&self, index: usize) -> bool {
+        index >= self.next && index - self.next < self.ring.len()
+    }
+
+    /// Stores the result of `index`. A result outside the window, or a second result for
+    /// the same index, is handed back.
+    ///
+    /// # Errors
+    /// Returns the value when `index` is outside the window or already filled.
+    pub fn insert(&mut self, index: usize, value: T) -> Result<(), T> {
+        if !self.admits(index) {
+            return Err(value);
+        }
+        let len = self.ring.len();
+        let slot = &mut self.ring[index % len];
+        if slot.is_some() {
+            return Err(value);
+        }
+        *slot = Some(value);
+        self.held += 1;
+        Ok(())
+    }
+
+    /// Takes the result of the next index in order, if it has arrived.
+    pub fn pop(&mut self) -> Option<T> {
+        let len = self.ring.len();
+        let value = self.ring[self.next % len].take()?;
+        self.next += 1;
+        self.held -= 1;
+        Some(value)
+    }
+}
