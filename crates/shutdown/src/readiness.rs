@@ -53,6 +53,7 @@ impl Readiness {
 
     /// Set readiness (after warm-up, say, or while a dependency is down). Once shutdown was
     /// triggered readiness stays false; returns whether the value now equals `ready`.
+    #[allow(clippy::must_use_candidate)] // the answer is only interesting after a trigger
     pub fn set_ready(&self, ready: bool) -> bool {
         self.shared.set_ready_inner(ready, false)
     }

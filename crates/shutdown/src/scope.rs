@@ -281,7 +281,7 @@ impl ScopeShared {
             name: e.name.clone(),
             running_for: now.saturating_duration_since(e.started),
         }));
-        out[start..].sort_by(|a, b| b.running_for.cmp(&a.running_for));
+        out[start..].sort_by_key(|t| std::cmp::Reverse(t.running_for));
     }
 
     /// Move this scope's report lines and counters out.

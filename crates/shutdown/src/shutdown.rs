@@ -132,7 +132,6 @@ impl Shutdown {
     }
 
     /// Configure grace period, signals, failure policy and logging.
-    #[must_use]
     pub fn builder() -> ShutdownBuilder {
         ShutdownBuilder::default()
     }
@@ -235,6 +234,7 @@ impl Shutdown {
     /// Start the shutdown with `reason`. Readiness turns false at once and new guards are
     /// refused. Returns `true` for the call that triggered, `false` if it had been already
     /// (the first reason is kept).
+    #[allow(clippy::must_use_candidate)] // callers rarely care who won
     pub fn trigger(&self, reason: Reason) -> bool {
         self.shared().trigger(reason)
     }
@@ -261,6 +261,7 @@ impl Shutdown {
 
     /// Skip to `Aborting` now (what a second signal does). Triggers first if needed.
     /// Returns `true` for the first call.
+    #[allow(clippy::must_use_candidate)] // callers rarely care who won
     pub fn force(&self) -> bool {
         self.shared().force()
     }

@@ -1,0 +1,524 @@
+//! The shutdown sequence on paused time: outcomes, deadline, guards, scopes, hooks, policies.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tidewater_shutdown::{
+    BuildError, FailurePolicy, GuardError, Outcome, Phase, Reason, Shutdown, Signals, SpawnError,
+};
+
+fn quiet(grace: Duration) -> Shutdown {
+    Shutdown::builder()
+        .grace(grace)
+        .signals(Signals::none())
+        .progress_interval(None)
+        .build()
+        .unwrap()
+}
+
+#[derive(Debug)]
+struct Boom;
+impl std::fmt::Display for Boom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("boom")
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_outcome_kind_is_reported_with_its_time() {
+    let shutdown = quiet(Duration::from_secs(10));
+    shutdown
+        .spawn("completes", |signal| async move {
+            signal.cancelled().await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        })
+        .unwrap();
+    shutdown
+        .spawn("fails", |signal| async move {
+            signal.cancelled().await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            Err::<(), _>(Boom)
+        })
+        .unwrap();
+    shutdown
+        .spawn("panics", |signal| async move {
+            signal.cancelled().await;
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            if signal.is_triggered() {
+                panic!("kaboom {}", 7);
+            }
+        })
+        .unwrap();
+    shutdown
+        .spawn("ignores", |_signal| std::future::pending::<()>())
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(shutdown.trigger(Reason::requested("test")));
+    let report = shutdown.wait().await;
+
+    let line = |name: &str| report.task(name).unwrap().clone();
+    assert_eq!(line("completes").outcome, Outcome::Completed);
+    assert_eq!(line("completes").elapsed, Duration::from_secs(6));
+    assert_eq!(line("fails").outcome, Outcome::Failed("boom".into()));
+    assert_eq!(line("fails").elapsed, Duration::from_secs(7));
+    assert_eq!(line("panics").outcome, Outcome::Panicked("kaboom 7".into()));
+    assert_eq!(line("panics").elapsed, Duration::from_secs(8));
+    assert_eq!(line("ignores").outcome, Outcome::Aborted);
+    assert_eq!(line("ignores").elapsed, Duration::from_secs(15));
+    assert_eq!(line("ignores").scope, "root");
+    assert_eq!(report.tasks.len(), 4);
+    assert_eq!(report.elapsed, Duration::from_secs(10));
+    assert!(report.deadline_hit);
+    assert!(!report.forced);
+    assert_eq!(report.exit_code(), 1, "a failure outranks the timeout");
+    let phases: Vec<Phase> = report.phases.iter().map(|(p, _)| *p).collect();
+    assert_eq!(
+        phases,
+        [
+            Phase::Draining,
+            Phase::Cancelling,
+            Phase::Aborting,
+            Phase::Done
+        ]
+    );
+    assert_eq!(shutdown.phase(), Phase::Done);
+    let text = report.to_string();
+    assert!(text.contains("root/ignores: timed out, aborted"), "{text}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn deadline_aborts_the_straggler_and_progress_names_it() {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    let shutdown = Shutdown::builder()
+        .grace(Duration::from_secs(30))
+        .signals(Signals::none())
+        .progress_interval(Some(Duration::from_secs(10)))
+        .on_progress(move |p| sink.lock().unwrap().push(p.to_string()))
+        .build()
+        .unwrap();
+    let workers = shutdown.scope("workers").unwrap();
+    workers
+        .spawn("stuck-consumer", |_signal| std::future::pending::<()>())
+        .unwrap();
+    shutdown
+        .spawn("quick", |signal| async move { signal.await })
+        .unwrap();
+    shutdown.trigger(Reason::requested("deploy"));
+    let report = shutdown.wait().await;
+    let stragglers: Vec<String> = report
+        .stragglers()
+        .map(|t| format!("{}/{}", t.scope, t.name))
+        .collect();
+    // The root scope's turn never came: the child scope held the sequence until the deadline,
+    // so both are named, root first (scopes in registration order).
+    assert_eq!(stragglers, ["root/quick", "root/workers/stuck-consumer"]);
+    assert_eq!(report.exit_code(), 124);
+    let lines = lines.lock().unwrap();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].contains("root/workers/stuck-consumer (10.0s)"),
+        "{lines:?}"
+    );
+    assert!(lines[1].contains("10.0s to the deadline"), "{lines:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn guards_delay_completion_and_late_guards_are_refused() {
+    let shutdown = quiet(Duration::from_secs(60));
+    let guard = shutdown.guard("request-1").unwrap();
+    assert_eq!(guard.name(), "request-1");
+    shutdown.trigger(Reason::requested("test"));
+    assert!(guard.is_shutting_down());
+    assert!(matches!(
+        shutdown.guard("request-2"),
+        Err(GuardError::ShuttingDown {
+            phase: Phase::Draining,
+            ..
+        })
+    ));
+    let waiter = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { shutdown.wait().await }
+    });
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    assert!(!waiter.is_finished(), "the guard holds the drain");
+    assert_eq!(shutdown.phase(), Phase::Draining);
+    drop(guard);
+    let report = waiter.await.unwrap();
+    assert_eq!(report.phases[1], (Phase::Cancelling, Duration::from_secs(20)));
+    assert_eq!(report.guards_outstanding, 0);
+    assert_eq!(report.exit_code(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_guard_outliving_the_deadline_is_counted() {
+    let shutdown = quiet(Duration::from_secs(5));
+    let _leaked = shutdown.guard("leaked").unwrap();
+    shutdown.trigger(Reason::requested("test"));
+    let report = shutdown.wait().await;
+    assert_eq!(report.guards_outstanding, 1);
+    assert!(report.deadline_hit);
+    assert_eq!(report.exit_code(), 124);
+}
+
+#[tokio::test(start_paused = true)]
+async fn scopes_are_cancelled_newest_first_children_before_parents() {
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let shutdown = quiet(Duration::from_secs(60));
+    let db = shutdown.scope("db").unwrap();
+    let http = shutdown.scope("http").unwrap();
+    let conns = http.scope("conns").unwrap();
+    assert_eq!(conns.path(), "root/http/conns");
+    for (scope, name) in [
+        (shutdown.root().clone(), "root-task"),
+        (db, "db-pool"),
+        (http, "listener"),
+        (conns, "conn"),
+    ] {
+        let order = Arc::clone(&order);
+        scope
+            .spawn(name, move |signal| async move {
+                signal.cancelled().await;
+                // Each scope is awaited before the next is signalled.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                order.lock().unwrap().push(name);
+            })
+            .unwrap();
+    }
+    shutdown.trigger(Reason::requested("test"));
+    let report = shutdown.wait().await;
+    assert_eq!(
+        *order.lock().unwrap(),
+        ["conn", "listener", "db-pool", "root-task"]
+    );
+    assert_eq!(report.elapsed, Duration::from_secs(4));
+    assert!(report.is_clean());
+}
+
+#[tokio::test(start_paused = true)]
+async fn tasks_may_spawn_helpers_until_their_scope_is_cancelled() {
+    let shutdown = quiet(Duration::from_secs(60));
+    let scope = shutdown.scope("jobs").unwrap();
+    let inner = scope.clone();
+    scope
+        .spawn("parent", move |signal| async move {
+            signal.cancelled().await;
+            inner.spawn("too-late", |_s| async {})
+        })
+        .unwrap();
+    shutdown.trigger(Reason::requested("test"));
+    // Draining: the scope is still open.
+    scope.spawn("during-drain", |s| async move { s.await }).unwrap();
+    let report = shutdown.wait().await;
+    assert!(matches!(
+        report.task("parent").unwrap().outcome,
+        Outcome::Failed(ref m) if m.contains("root/jobs is closed")
+    ));
+    assert_eq!(
+        report.task("during-drain").unwrap().outcome,
+        Outcome::Completed
+    );
+    assert!(matches!(
+        scope.spawn("after", |_s| async {}),
+        Err(SpawnError::ScopeClosed { .. })
+    ));
+    assert!(matches!(
+        shutdown.scope("new"),
+        Err(SpawnError::ScopeClosed { .. })
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn hooks_run_per_phase_in_order_and_are_bounded() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let shutdown = Shutdown::builder()
+        .grace(Duration::from_secs(10))
+        .abort_timeout(Duration::from_secs(2))
+        .signals(Signals::none())
+        .progress_interval(None)
+        .build()
+        .unwrap();
+    for (phase, name) in [
+        (Phase::Done, "flush"),
+        (Phase::Draining, "deregister"),
+        (Phase::Cancelling, "stop-consumers"),
+        (Phase::Draining, "close-listener"),
+    ] {
+        let seen = Arc::clone(&seen);
+        shutdown
+            .on_phase(phase, name, move || async move {
+                seen.lock().unwrap().push(name);
+            })
+            .unwrap();
+    }
+    shutdown
+        .on_phase(Phase::Done, "hangs", std::future::pending::<()>)
+        .unwrap();
+    assert_eq!(
+        shutdown.on_phase(Phase::Running, "x", || async {}),
+        Err(SpawnError::PhasePassed(Phase::Running))
+    );
+    shutdown.trigger(Reason::requested("test"));
+    assert_eq!(
+        shutdown.on_phase(Phase::Draining, "late", || async {}),
+        Err(SpawnError::PhasePassed(Phase::Draining))
+    );
+    let report = shutdown.wait().await;
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["deregister", "close-listener", "stop-consumers", "flush"]
+    );
+    let hang = report.hooks.iter().find(|h| h.name == "hangs").unwrap();
+    assert_eq!(hang.outcome, Outcome::Aborted);
+    // Done hooks get until the deadline when it is still ahead.
+    assert_eq!(hang.elapsed, Duration::from_secs(10));
+    assert_eq!(report.exit_code(), 124);
+}
+
+#[tokio::test(start_paused = true)]
+async fn failure_policy_triggers_with_the_failed_task_named() {
+    let shutdown = Shutdown::builder()
+        .signals(Signals::none())
+        .progress_interval(None)
+        .failure_policy(FailurePolicy::TriggerOnFailure)
+        .build()
+        .unwrap();
+    let scope = shutdown.scope("ingest").unwrap();
+    scope
+        .spawn("reader", |_s| async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Err::<(), _>(Boom)
+        })
+        .unwrap();
+    let reason_seen = Arc::new(Mutex::new(None));
+    let slot = Arc::clone(&reason_seen);
+    shutdown
+        .spawn("watcher", move |signal| async move {
+            signal.cancelled().await;
+            *slot.lock().unwrap() = signal.reason();
+        })
+        .unwrap();
+    let report = shutdown.wait().await;
+    let expected = Reason::TaskFailed {
+        name: "reader".into(),
+        scope: "root/ingest".into(),
+        message: "boom".into(),
+    };
+    assert_eq!(report.reason, expected);
+    assert_eq!(*reason_seen.lock().unwrap(), Some(expected));
+    assert_eq!(report.exit_code(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn record_policy_keeps_early_failures_bounded_and_counts_successes() {
+    let shutdown = Shutdown::builder()
+        .signals(Signals::none())
+        .progress_interval(None)
+        .failure_records_per_scope(2)
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        shutdown.spawn("ok", |_s| async {}).unwrap();
+        shutdown
+            .spawn("bad", |_s| async { Err::<(), _>(Boom) })
+            .unwrap();
+    }
+    shutdown.root().idle().await;
+    assert!(!shutdown.is_triggered(), "Record does not trigger");
+    shutdown.trigger(Reason::requested("test"));
+    let report = shutdown.wait().await;
+    assert_eq!(report.completed_before_trigger, 5);
+    assert_eq!(report.failures().count(), 2);
+    assert_eq!(report.records_dropped, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn panic_policy_triggers_on_panic_only() {
+    let shutdown = Shutdown::builder()
+        .signals(Signals::none())
+        .progress_interval(None)
+        .failure_policy(FailurePolicy::TriggerOnPanic)
+        .build()
+        .unwrap();
+    shutdown
+        .spawn("bad", |_s| async { Err::<(), _>(Boom) })
+        .unwrap();
+    shutdown.root().idle().await;
+    assert!(!shutdown.is_triggered());
+    shutdown
+        .spawn("worse", |_s| async {
+            if true {
+                panic!("oh no");
+            }
+        })
+        .unwrap();
+    shutdown.triggered().await;
+    assert!(matches!(
+        shutdown.reason(),
+        Some(Reason::TaskFailed { ref message, .. }) if message == "oh no"
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn force_skips_to_aborting_and_maps_to_130() {
+    let shutdown = quiet(Duration::from_secs(3600));
+    shutdown
+        .spawn("stubborn", |_s| std::future::pending::<()>())
+        .unwrap();
+    shutdown.trigger(Reason::Signal(tidewater_shutdown::SignalKind::Interrupt));
+    let waiter = tokio::spawn({
+        let s = shutdown.clone();
+        async move { s.wait().await }
+    });
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert!(shutdown.force());
+    assert!(!shutdown.force());
+    let report = waiter.await.unwrap();
+    assert!(report.forced);
+    assert!(!report.deadline_hit);
+    assert_eq!(report.elapsed, Duration::from_secs(7));
+    assert_eq!(report.stragglers().count(), 1);
+    assert_eq!(report.exit_code(), 130);
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_until_shutdown_records_main() {
+    // main returns: that is the trigger.
+    let shutdown = quiet(Duration::from_secs(5));
+    let report = shutdown
+        .run_until_shutdown(async { tokio::time::sleep(Duration::from_secs(2)).await })
+        .await;
+    assert_eq!(report.reason, Reason::MainFinished);
+    let main = report.main.unwrap();
+    assert_eq!((main.outcome, main.elapsed), (Outcome::Completed, Duration::from_secs(2)));
+
+    // main fails.
+    let shutdown = quiet(Duration::from_secs(5));
+    let report = shutdown
+        .run_until_shutdown(async { Err::<(), _>(Boom) })
+        .await;
+    assert!(matches!(report.reason, Reason::TaskFailed { ref name, .. } if name == "main"));
+    assert_eq!(report.exit_code(), 1);
+
+    // shutdown triggered first: main (the intake) is dropped.
+    let shutdown = quiet(Duration::from_secs(5));
+    shutdown.trigger_after(Duration::from_secs(3)).unwrap();
+    let report = shutdown
+        .run_until_shutdown(std::future::pending::<()>())
+        .await;
+    assert_eq!(report.reason, Reason::Deadline);
+    assert_eq!(report.main.as_ref().unwrap().outcome, Outcome::Cancelled);
+    assert_eq!(report.exit_code(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn readiness_flips_false_at_the_trigger_for_good() {
+    let shutdown = Shutdown::builder()
+        .signals(Signals::none())
+        .ready_at_start(false)
+        .build()
+        .unwrap();
+    let ready = shutdown.readiness();
+    let mut watch = ready.subscribe();
+    assert!(!ready.is_ready());
+    assert!(ready.set_ready(true));
+    assert!(watch.has_changed().unwrap());
+    assert!(*watch.borrow_and_update());
+    shutdown.trigger(Reason::requested("test"));
+    watch.changed().await.unwrap();
+    assert!(!*watch.borrow());
+    assert!(!ready.set_ready(true), "cannot become ready again");
+    assert!(!ready.is_ready());
+}
+
+#[tokio::test(start_paused = true)]
+async fn signal_exposes_token_reason_and_phase() {
+    let shutdown = quiet(Duration::from_secs(5));
+    let signal = shutdown.signal();
+    let token = signal.token();
+    assert!(!signal.is_triggered() && !token.is_cancelled());
+    assert_eq!(signal.reason(), None);
+    token.cancel(); // a library cancelling its child token does not cancel the scope
+    assert!(!signal.is_triggered());
+    shutdown.trigger(Reason::requested("x"));
+    assert_eq!(signal.phase(), Phase::Draining);
+    assert!(!signal.is_triggered(), "tasks are signalled in Cancelling");
+    let report = shutdown.wait().await;
+    assert!(signal.is_triggered() && signal.token().is_cancelled());
+    assert_eq!(signal.reason(), Some(Reason::requested("x")));
+    assert_eq!(signal.scope_path(), "root");
+    assert!(report.is_clean());
+}
+
+#[tokio::test(start_paused = true)]
+async fn wait_is_cancel_safe_and_every_waiter_gets_the_report() {
+    let shutdown = quiet(Duration::from_secs(10));
+    shutdown
+        .spawn("slow", |s| async move {
+            s.cancelled().await;
+            tokio::time::sleep(Duration::from_secs(4)).await;
+        })
+        .unwrap();
+    shutdown.trigger(Reason::requested("test"));
+    // Drop the first wait at its first await point; the shutdown goes on in its own task.
+    let first = tokio::time::timeout(Duration::from_secs(1), shutdown.wait()).await;
+    assert!(first.is_err());
+    let (a, b) = tokio::join!(shutdown.wait(), shutdown.wait());
+    assert_eq!(a, b);
+    assert_eq!(a.elapsed, Duration::from_secs(4));
+    // And the cancelled-future of a signal can be dropped and re-created.
+    let signal = shutdown.signal();
+    drop(signal.cancelled());
+    signal.cancelled().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_last_handle_aborts_running_tasks() {
+    let shutdown = quiet(Duration::from_secs(10));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    shutdown
+        .spawn("holder", move |_s| async move {
+            let _tx = tx; // dropped when the task is aborted
+            std::future::pending::<()>().await;
+        })
+        .unwrap();
+    tokio::task::yield_now().await;
+    drop(shutdown);
+    assert!(rx.await.is_err(), "the task was aborted");
+}
+
+#[test]
+fn construction_errors_are_typed() {
+    assert!(matches!(
+        Shutdown::builder().build(),
+        Err(BuildError::NoRuntime)
+    ));
+    assert!(matches!(
+        Shutdown::builder()
+            .grace(Duration::ZERO)
+            .signals(Signals::none())
+            .build(),
+        Err(BuildError::ZeroGrace)
+    ));
+    let shutdown = Shutdown::new();
+    assert_eq!(
+        shutdown.spawn("x", |_s| async {}),
+        Err(SpawnError::NoRuntime)
+    );
+    assert_eq!(
+        shutdown.trigger_after(Duration::from_secs(1)),
+        Err(SpawnError::NoRuntime)
+    );
+    let e = BuildError::UnsupportedSignal(tidewater_shutdown::SignalKind::CtrlClose);
+    assert!(e.to_string().contains("CTRL_CLOSE"));
+}
+
+#[tokio::test]
+async fn windows_signals_are_refused_on_unix() {
+    let err = Shutdown::builder()
+        .signals(Signals::none().with(tidewater_shutdown::SignalKind::CtrlBreak))
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, BuildError::UnsupportedSignal(_)));
+}
