@@ -1,0 +1,287 @@
+//! One topic's shared state: the ring, the attached mailboxes, and the publish protocol.
+//!
+//! Publishing is serialized by one mutex per topic (`state`), which makes sequence numbers
+//! dense and gives every subscriber the events in publish order. The lock covers only
+//! bookkeeping: payloads are moved, never cloned, and subscribers never take it to receive.
+
+use crate::event::Event;
+use crate::mailbox::Mailbox;
+use crate::metrics::{SubscriberCounters, TopicCounters, TopicMetrics};
+use crate::options::Overflow;
+use crate::ring::{Cursor, Displaced, Ring};
+use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering, lock};
+use crate::waiter::Waiter;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// What a publisher hands over.
+pub(crate) enum Payload<T> {
+    Owned(T),
+    Shared(Arc<T>),
+}
+
+/// Outcome of one attempt at a lossless publish.
+pub(crate) enum Lossless<T> {
+    Published(usize),
+    /// A `Block` subscriber is full; the waiter is registered with it.
+    Blocked(T, Arc<SubscriberCounters>),
+    Closed(T),
+}
+
+struct Attached<T> {
+    mailbox: Arc<Mailbox<T>>,
+    /// The topic name, for wildcard subscriptions (`None` for direct ones).
+    tag: Option<Arc<str>>,
+}
+
+struct State<T> {
+    mailboxes: Vec<Attached<T>>,
+    /// How many attached mailboxes are `Overflow::Block`.
+    lossless: usize,
+    closed: bool,
+    /// Counters of the live direct subscribers (ring readers and mailboxes).
+    subscribers: Vec<Arc<SubscriberCounters>>,
+}
+
+impl<T> State<T> {
+    fn prune(&mut self) {
+        let lossless = &mut self.lossless;
+        self.mailboxes.retain(|a| {
+            let alive = a.mailbox.is_alive();
+            if !alive && a.mailbox.overflow == Overflow::Block {
+                *lossless -= 1;
+            }
+            alive
+        });
+    }
+
+    fn retire(&mut self, counters: &Arc<SubscriberCounters>, topic: &TopicCounters) {
+        if let Some(i) = self
+            .subscribers
+            .iter()
+            .position(|c| Arc::ptr_eq(c, counters))
+        {
+            self.subscribers.swap_remove(i);
+            topic.retire(counters);
+        }
+    }
+}
+
+pub(crate) struct Core<T> {
+    pub(crate) name: Arc<str>,
+    pub(crate) ring: Ring<T>,
+    state: Mutex<State<T>>,
+    /// Live ring readers: every publish reaches them.
+    ring_readers: AtomicUsize,
+    next_id: AtomicU64,
+    /// Live `Topic` handles; the last one to go closes the topic.
+    pub(crate) handles: AtomicUsize,
+    pub(crate) counters: TopicCounters,
+}
+
+impl<T: Send + Sync + 'static> Core<T> {
+    pub(crate) fn new(name: Arc<str>, capacity: usize) -> Self {
+        Self {
+            name,
+            ring: Ring::new(capacity),
+            state: Mutex::new(State {
+                mailboxes: Vec::new(),
+                lossless: 0,
+                closed: false,
+                subscribers: Vec::new(),
+            }),
+            ring_readers: AtomicUsize::new(0),
+            next_id: AtomicU64::new(0),
+            handles: AtomicUsize::new(1),
+            counters: TopicCounters::default(),
+        }
+    }
+
+    /// Publishes without waiting: full `Block` subscribers are not reached (and count a drop).
+    pub(crate) fn publish(&self, payload: Payload<T>) -> usize {
+        let mut state = lock(&self.state);
+        if state.closed {
+            drop(state);
+            self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+            return 0;
+        }
+        let (reached, displaced) = self.publish_locked(&mut state, payload);
+        drop(state);
+        drop(displaced);
+        reached
+    }
+
+    /// Publishes if every `Block` subscriber the event is for has room; otherwise registers
+    /// `waiter` with the first full one and hands the payload back.
+    pub(crate) fn try_publish_lossless(
+        &self,
+        value: T,
+        waiter: &dyn Fn() -> Waiter,
+    ) -> Lossless<T> {
+        let mut state = lock(&self.state);
+        if state.closed {
+            return Lossless::Closed(value);
+        }
+        if state.lossless > 0 {
+            for a in &state.mailboxes {
+                let mb = &a.mailbox;
+                if mb.overflow == Overflow::Block
+                    && mb.is_alive()
+                    && mb.accepts(&value)
+                    && !mb.has_room_or_register(waiter)
+                {
+                    let blocker = Arc::clone(&mb.counters);
+                    return Lossless::Blocked(value, blocker);
+                }
+            }
+        }
+        let (reached, displaced) = self.publish_locked(&mut state, Payload::Owned(value));
+        drop(state);
+        drop(displaced);
+        Lossless::Published(reached)
+    }
+
+    fn publish_locked(&self, state: &mut State<T>, payload: Payload<T>) -> (usize, Displaced<T>) {
+        let seq = self.ring.next_seq();
+        let share = !state.mailboxes.is_empty();
+        let (shared, displaced) = match payload {
+            Payload::Owned(value) => self.ring.write(seq, value, share),
+            Payload::Shared(value) => {
+                let old = self.ring.write_arc(seq, Arc::clone(&value));
+                (share.then_some(value), Displaced::from_arc(old))
+            }
+        };
+        // Commit the sequence number before any user filter runs.
+        self.ring.advance();
+        let mut reached = self.ring_readers.load(Ordering::Relaxed);
+        if let Some(value) = shared {
+            let mut dead = false;
+            for a in &state.mailboxes {
+                if !a.mailbox.is_alive() {
+                    dead = true;
+                } else if a.mailbox.accepts(&value) {
+                    let event = Event {
+                        seq,
+                        value: Arc::clone(&value),
+                        topic: a.tag.clone(),
+                    };
+                    if a.mailbox.offer(event) {
+                        reached += 1;
+                    }
+                }
+            }
+            if dead {
+                state.prune();
+            }
+        }
+        self.counters.published.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .reached
+            .fetch_add(reached as u64, Ordering::Relaxed);
+        (reached, displaced)
+    }
+
+    /// Adds a ring reader starting `last` events back (its id, cursor and counters).
+    pub(crate) fn add_reader(
+        &self,
+        capacity: usize,
+        last: usize,
+    ) -> (u64, Cursor<T>, Arc<SubscriberCounters>) {
+        let counters = Arc::new(SubscriberCounters::default());
+        let mut state = lock(&self.state);
+        let capacity = capacity as u64;
+        let next = self.ring.start((last as u64).min(capacity));
+        self.ring_readers.fetch_add(1, Ordering::Relaxed);
+        state.subscribers.push(Arc::clone(&counters));
+        drop(state);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        (
+            id,
+            Cursor {
+                next,
+                capacity,
+                local: VecDeque::new(),
+            },
+            counters,
+        )
+    }
+
+    pub(crate) fn remove_reader(&self, id: u64, counters: &Arc<SubscriberCounters>) {
+        let mut state = lock(&self.state);
+        self.ring_readers.fetch_sub(1, Ordering::Relaxed);
+        state.retire(counters, &self.counters);
+        drop(state);
+        self.ring.unregister(id);
+    }
+
+    /// Attaches a mailbox, first replaying up to `last` retained events into it. A direct
+    /// mailbox (`tag == None`) attached to a closed topic is closed at once.
+    pub(crate) fn attach(&self, mailbox: Arc<Mailbox<T>>, tag: Option<Arc<str>>, last: usize) {
+        let mut state = lock(&self.state);
+        if state.closed {
+            if tag.is_none() {
+                mailbox.close();
+            }
+            return;
+        }
+        let mut replay = Vec::new();
+        let from = self.ring.start(last as u64);
+        self.ring.retained_from(from, &mut replay);
+        for (seq, value) in replay {
+            if mailbox.accepts(&value) {
+                let _ = mailbox.offer(Event {
+                    seq,
+                    value,
+                    topic: tag.clone(),
+                });
+            }
+        }
+        if mailbox.overflow == Overflow::Block {
+            state.lossless += 1;
+        }
+        if tag.is_none() {
+            state.subscribers.push(Arc::clone(&mailbox.counters));
+        }
+        state.mailboxes.push(Attached { mailbox, tag });
+    }
+
+    /// Removes a dropped direct mailbox subscriber.
+    pub(crate) fn detach(&self, mailbox: &Arc<Mailbox<T>>) {
+        let mut state = lock(&self.state);
+        state.prune();
+        state.retire(&mailbox.counters, &self.counters);
+    }
+
+    /// Closes the topic: publishing stops, subscribers drain what they hold, then see `Closed`.
+    pub(crate) fn close(&self) {
+        let mut state = lock(&self.state);
+        if state.closed {
+            return;
+        }
+        state.closed = true;
+        let mailboxes = std::mem::take(&mut state.mailboxes);
+        state.lossless = 0;
+        drop(state);
+        for a in mailboxes {
+            // Wildcard subscribers outlive one topic: they are only detached from it.
+            if a.tag.is_none() {
+                a.mailbox.close();
+            }
+        }
+        self.ring.close();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        lock(&self.state).closed
+    }
+
+    pub(crate) fn metrics(&self) -> TopicMetrics {
+        let state = lock(&self.state);
+        self.counters
+            .snapshot(state.subscribers.iter().map(|c| &**c))
+    }
+
+    pub(crate) fn subscriber_count(&self) -> usize {
+        lock(&self.state).subscribers.len()
+    }
+}

@@ -1,0 +1,218 @@
+//! A subscriber's own queue, for subscriptions the shared ring cannot serve: lossless
+//! (`Block`), `DropNewest`, filtered, wildcard, and capacities above the topic's.
+//!
+//! The publisher pushes shared `Arc<T>` handles under a per-subscriber mutex, so subscribers
+//! never contend with each other. The subscriber swaps the whole queue out under one lock and
+//! then receives from its private batch without locking. `held` counts queued plus pulled but
+//! not yet received events, so `capacity` bounds what the subscriber holds, exactly.
+
+use crate::error::TryRecvError;
+use crate::event::Event;
+use crate::metrics::SubscriberCounters;
+use crate::options::Overflow;
+use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering, lock};
+use crate::waiter::{Waiter, wake_all};
+use std::any::Any;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// A publisher-side predicate: events it rejects are never queued for the subscriber.
+pub(crate) type Filter<T> = Box<dyn Fn(&T) -> bool + Send + Sync>;
+
+struct State<T> {
+    queue: VecDeque<Event<T>>,
+    /// Events pulled into the subscriber's batch and not yet received.
+    in_hand: usize,
+    /// Events skipped for a `Lag` subscriber, reported by its next receive.
+    missed: u64,
+    closed: bool,
+    /// The subscriber is gone; publishers stop waiting for it.
+    detached: bool,
+    subscriber: Option<Waiter>,
+    publishers: Vec<Waiter>,
+}
+
+pub(crate) struct Mailbox<T> {
+    state: Mutex<State<T>>,
+    /// Mirror of `queue.len() + in_hand`, for lock-free room checks by lossless publishers
+    /// (only publishers raise it, under the lock, so a reading below capacity stays true for
+    /// the publish that follows while the topic's publish lock is held).
+    held: AtomicUsize,
+    /// Cleared when the subscriber is dropped, so publishers prune the mailbox.
+    alive: AtomicBool,
+    capacity: usize,
+    pub(crate) overflow: Overflow,
+    pub(crate) filter: Option<Filter<T>>,
+    pub(crate) counters: Arc<SubscriberCounters>,
+}
+
+impl<T> Mailbox<T> {
+    pub(crate) fn new(
+        capacity: usize,
+        overflow: Overflow,
+        filter: Option<Filter<T>>,
+        counters: Arc<SubscriberCounters>,
+    ) -> Self {
+        Self {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                in_hand: 0,
+                missed: 0,
+                closed: false,
+                detached: false,
+                subscriber: None,
+                publishers: Vec::new(),
+            }),
+            held: AtomicUsize::new(0),
+            alive: AtomicBool::new(true),
+            capacity,
+            overflow,
+            filter,
+            counters,
+        }
+    }
+
+    pub(crate) fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn accepts(&self, value: &T) -> bool {
+        self.filter.as_ref().is_none_or(|keep| keep(value))
+    }
+
+    /// Queues `event` under this subscriber's policy and wakes the subscriber. Returns
+    /// `false` when it was not queued: full (`DropNewest`, or `Block` on a non-waiting
+    /// publish; counted as dropped), or closed.
+    pub(crate) fn offer(&self, event: Event<T>) -> bool {
+        let mut state = lock(&self.state);
+        if state.closed || state.detached {
+            return false;
+        }
+        let mut displaced = None;
+        if state.queue.len() + state.in_hand >= self.capacity {
+            match self.overflow {
+                Overflow::Lag => {
+                    state.missed += 1;
+                    self.counters.add_lagged(1);
+                    match state.queue.pop_front() {
+                        Some(oldest) => displaced = Some(oldest),
+                        // Everything held is already pulled by the subscriber: skip this one.
+                        None => return false,
+                    }
+                }
+                Overflow::DropNewest | Overflow::Block => {
+                    self.counters.add_dropped(1);
+                    return false;
+                }
+            }
+        }
+        state.queue.push_back(event);
+        self.held
+            .store(state.queue.len() + state.in_hand, Ordering::Release);
+        let subscriber = state.subscriber.take();
+        drop(state);
+        drop(displaced);
+        if let Some(waiter) = subscriber {
+            waiter.wake();
+        }
+        true
+    }
+
+    /// For a lossless publisher: whether one more event fits. If not, registers `waiter`
+    /// (made only on this slow path) to be woken when the subscriber frees room or goes away.
+    pub(crate) fn has_room_or_register(&self, waiter: &dyn Fn() -> Waiter) -> bool {
+        if self.held.load(Ordering::Acquire) < self.capacity {
+            return true;
+        }
+        let mut state = lock(&self.state);
+        if state.closed || state.detached || state.queue.len() + state.in_hand < self.capacity {
+            return true;
+        }
+        let waiter = waiter();
+        if !state.publishers.iter().any(|w| w.same_as(&waiter)) {
+            state.publishers.push(waiter);
+        }
+        false
+    }
+
+    /// Moves the queued events into the subscriber's (empty) batch `local`.
+    ///
+    /// Reports a pending lag first (it precedes every queued event). When nothing is queued
+    /// and `waiter` is given, registers it under the same lock, so no publish is missed.
+    pub(crate) fn take(
+        &self,
+        local: &mut VecDeque<Event<T>>,
+        waiter: Option<&dyn Fn() -> Waiter>,
+    ) -> Result<(), TryRecvError> {
+        debug_assert!(local.is_empty());
+        let mut state = lock(&self.state);
+        state.in_hand = 0;
+        if state.missed > 0 {
+            let missed = std::mem::take(&mut state.missed);
+            self.held.store(state.queue.len(), Ordering::Release);
+            let publishers = std::mem::take(&mut state.publishers);
+            drop(state);
+            wake_all(publishers);
+            return Err(TryRecvError::Lagged { missed });
+        }
+        std::mem::swap(&mut state.queue, local);
+        state.in_hand = local.len();
+        self.held.store(state.in_hand, Ordering::Release);
+        let result = if !local.is_empty() {
+            Ok(())
+        } else if state.closed {
+            Err(TryRecvError::Closed)
+        } else {
+            if let Some(waiter) = waiter {
+                state.subscriber = Some(waiter());
+            }
+            Err(TryRecvError::Empty)
+        };
+        let publishers = std::mem::take(&mut state.publishers);
+        drop(state);
+        wake_all(publishers);
+        result
+    }
+
+    /// Closes the mailbox: the subscriber drains what is queued, then sees `Closed`.
+    pub(crate) fn close(&self) {
+        let mut state = lock(&self.state);
+        state.closed = true;
+        let mut waiters = std::mem::take(&mut state.publishers);
+        waiters.extend(state.subscriber.take());
+        drop(state);
+        wake_all(waiters);
+    }
+
+    /// The subscriber is gone: drop what is queued and release waiting publishers.
+    pub(crate) fn detach(&self) {
+        self.alive.store(false, Ordering::Release);
+        let mut state = lock(&self.state);
+        state.detached = true;
+        let queue = std::mem::take(&mut state.queue);
+        let publishers = std::mem::take(&mut state.publishers);
+        state.subscriber = None;
+        drop(state);
+        drop(queue);
+        wake_all(publishers);
+    }
+}
+
+/// A mailbox seen without its event type: what the wildcard registry needs.
+pub(crate) trait AnyMailbox: Send + Sync {
+    fn is_alive(&self) -> bool;
+    fn close(&self);
+    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+}
+
+impl<T: Send + Sync + 'static> AnyMailbox for Mailbox<T> {
+    fn is_alive(&self) -> bool {
+        Mailbox::is_alive(self)
+    }
+    fn close(&self) {
+        Mailbox::close(self);
+    }
+    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+}

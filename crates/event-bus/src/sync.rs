@@ -1,0 +1,31 @@
+//! The loom shim: every synchronization primitive of the core comes from here.
+//!
+//! Normally these are `std`'s types; under `--cfg tidewater_loom` they are loom's, so the
+//! loom models in `tests/loom.rs` explore every interleaving of the real ring, mailbox and
+//! wake-up code.
+
+#[cfg(not(tidewater_loom))]
+pub(crate) use std::sync::{
+    Mutex, MutexGuard,
+    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+};
+#[cfg(not(tidewater_loom))]
+pub(crate) use std::thread;
+
+#[cfg(tidewater_loom)]
+pub(crate) use loom::sync::{
+    Mutex, MutexGuard,
+    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+};
+#[cfg(tidewater_loom)]
+pub(crate) use loom::thread;
+
+/// Locks `mutex`, ignoring poisoning: every critical section in this crate leaves its data
+/// consistent before it can panic (user callbacks run outside locks), so a poisoned lock
+/// still guards valid state.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
