@@ -136,6 +136,11 @@ impl<C: Clock> TokenBucket<C> {
         }
     }
 
+    #[cfg(all(test, tidewater_loom))]
+    pub(crate) fn shared(&self) -> &Shared<C> {
+        &self.shared
+    }
+
     /// Takes `n` tokens if they are available now; never waits.
     ///
     /// `n == 0` always succeeds. While waiters are queued this returns `Insufficient`
