@@ -31,11 +31,14 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(not(tidewater_loom))]
 pub(crate) type BoundedQueue<T> = crossbeam_queue::ArrayQueue<T>;
 
-/// Under loom: the same interface over a loom mutex, so pushes and pops are loom-visible.
+/// Under loom: the same interface, loom-visible. Like crossbeam's `ArrayQueue`, finding the
+/// queue empty is a plain acquire load that publishes nothing, so the model does not get
+/// ordering for free that the real queue would not give.
 #[cfg(tidewater_loom)]
 #[derive(Debug)]
 pub(crate) struct BoundedQueue<T> {
     items: Mutex<std::collections::VecDeque<T>>,
+    len: AtomicUsize,
     capacity: usize,
 }
 
@@ -44,6 +47,7 @@ impl<T> BoundedQueue<T> {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             items: Mutex::new(std::collections::VecDeque::with_capacity(capacity)),
+            len: AtomicUsize::new(0),
             capacity,
         }
     }
@@ -54,15 +58,18 @@ impl<T> BoundedQueue<T> {
             return Err(item);
         }
         items.push_back(item);
+        self.len.store(items.len(), Ordering::Release);
         Ok(())
     }
 
     pub(crate) fn pop(&self) -> Option<T> {
-        lock(&self.items).pop_front()
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        lock(&self.items).len()
+        if self.len.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let mut items = lock(&self.items);
+        let item = items.pop_front();
+        self.len.store(items.len(), Ordering::Release);
+        item
     }
 }
 

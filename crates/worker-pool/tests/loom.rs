@@ -1,0 +1,152 @@
+//! loom models of the admission / close / drain core (`tidewater_worker_pool::admission`).
+//!
+//! Run: `RUSTFLAGS="--cfg tidewater_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p tidewater-worker-pool --test loom`
+#![cfg(tidewater_loom)]
+
+use loom::future::block_on;
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::thread;
+use tidewater_worker_pool::admission::{Core, Refusal};
+
+/// Never more jobs admitted than slots: with one slot, two racing submitters and a worker
+/// popping once, every admitted job is popped exactly once and at most `capacity` are ever
+/// queued.
+#[test]
+fn never_more_queued_than_capacity() {
+    loom::model(|| {
+        let core = Arc::new(Core::<u32>::new(1, 1));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let submitters: Vec<_> = (1..=2)
+            .map(|id| {
+                let core = core.clone();
+                let accepted = accepted.clone();
+                thread::spawn(move || {
+                    if core.try_submit(id).is_ok() {
+                        accepted.fetch_add(1, Ordering::SeqCst);
+                    }
+                    assert!(core.reserved() <= core.capacity());
+                })
+            })
+            .collect();
+        let mut popped = usize::from(core.try_pop().is_some());
+        assert!(core.reserved() <= core.capacity());
+        for submitter in submitters {
+            submitter.join().unwrap();
+        }
+        while core.try_pop().is_some() {
+            popped += 1;
+        }
+        assert_eq!(popped, accepted.load(Ordering::SeqCst));
+        assert_eq!(core.reserved(), 0);
+    });
+}
+
+/// Close racing a submit never loses a job: if the submit was accepted, the worker (which
+/// exits only once the core is closed and empty) receives it; if refused, the job comes back.
+#[test]
+fn close_vs_submit_never_loses_a_job() {
+    loom::model(|| {
+        let core = Arc::new(Core::<u32>::new(1, 1));
+        let submitter = {
+            let core = core.clone();
+            thread::spawn(move || match core.try_submit(7) {
+                Ok(()) => true,
+                Err((Refusal::Closed, job)) => {
+                    assert_eq!(job, 7);
+                    false
+                }
+                Err((Refusal::Full, _)) => panic!("one slot, one job: cannot be full"),
+            })
+        };
+        let worker = {
+            let core = core.clone();
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                while let Some(job) = block_on(core.next_job(0)) {
+                    got.push(job);
+                }
+                core.worker_exited();
+                got
+            })
+        };
+        core.close();
+        let accepted = submitter.join().unwrap();
+        let got = worker.join().unwrap();
+        assert_eq!(got, if accepted { vec![7] } else { vec![] });
+        assert!(core.is_drained());
+    });
+}
+
+/// No lost wake-up of a waiting submitter: the queue is full, a submitter waits for space,
+/// a worker takes the queued job; the slot it frees must reach the waiter.
+#[test]
+fn waiting_submitter_is_woken_when_space_frees() {
+    loom::model(|| {
+        let core = Arc::new(Core::<u32>::new(1, 1));
+        assert!(core.try_submit(1).is_ok());
+        let submitter = {
+            let core = core.clone();
+            thread::spawn(move || {
+                let permit = block_on(core.reserve()).expect("never closed here");
+                permit.push(2);
+            })
+        };
+        assert_eq!(core.try_pop(), Some(1));
+        submitter.join().unwrap();
+        assert_eq!(core.try_pop(), Some(2));
+    });
+}
+
+/// No lost wake-up of an idle worker: a worker going to sleep on an empty queue races a
+/// submit; the worker must get the job.
+#[test]
+fn idle_worker_is_woken_by_a_submit() {
+    loom::model(|| {
+        let core = Arc::new(Core::<u32>::new(2, 1));
+        let worker = {
+            let core = core.clone();
+            thread::spawn(move || block_on(core.next_job(0)))
+        };
+        assert!(core.try_submit(9).is_ok());
+        assert_eq!(worker.join().unwrap(), Some(9));
+    });
+}
+
+/// A waiter that gives up after being granted a slot passes it on: with one slot held, two
+/// submitters wait; one is cancelled (its future dropped) right after the slot frees. The
+/// other must still get a slot.
+#[test]
+fn cancelled_waiter_passes_its_slot_on() {
+    loom::model(|| {
+        let core = Arc::new(Core::<u32>::new(1, 1));
+        assert!(core.try_submit(1).is_ok());
+        let quitter = {
+            let core = core.clone();
+            thread::spawn(move || {
+                // Poll once (registering as a waiter if full), then give up.
+                let mut reserve = Box::pin(core.reserve());
+                let waker = futures_noop_waker();
+                let mut cx = std::task::Context::from_waker(&waker);
+                if let std::task::Poll::Ready(Ok(permit)) = reserve.as_mut().poll(&mut cx) {
+                    drop(permit);
+                }
+            })
+        };
+        let stayer = {
+            let core = core.clone();
+            thread::spawn(move || {
+                let permit = block_on(core.reserve()).expect("never closed here");
+                permit.push(2);
+            })
+        };
+        assert_eq!(core.try_pop(), Some(1));
+        quitter.join().unwrap();
+        stayer.join().unwrap();
+        assert_eq!(core.try_pop(), Some(2));
+    });
+}
+
+fn futures_noop_waker() -> std::task::Waker {
+    std::task::Waker::noop().clone()
+}
