@@ -1,0 +1,171 @@
+//! Behaviour of `BlockingPool`: sync and async use, limits, panics, shutdown accounting.
+#![cfg(not(tidewater_loom))]
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tidewater_worker_pool::{
+    BlockingPool, BuildError, JobError, PoolClosed, SubmitTimeoutError, TrySubmitError,
+};
+
+fn pool(workers: usize, capacity: usize) -> BlockingPool {
+    BlockingPool::builder()
+        .workers(workers)
+        .queue_capacity(capacity)
+        .name("blk")
+        .build()
+        .unwrap()
+}
+
+/// A job that blocks until the returned sender is dropped or sent to.
+fn gate() -> (mpsc::Sender<()>, impl FnOnce() + Send + 'static) {
+    let (tx, rx) = mpsc::channel::<()>();
+    (tx, move || {
+        let _ = rx.recv();
+    })
+}
+
+#[test]
+fn zero_sizes_are_typed_errors() {
+    assert!(matches!(
+        BlockingPool::builder().workers(0).build(),
+        Err(BuildError::ZeroWorkers)
+    ));
+    let err = BlockingPool::builder().queue_capacity(0).build().unwrap_err();
+    assert!(matches!(err, BuildError::ZeroQueueCapacity));
+    assert!(err.to_string().contains("queue_capacity"));
+}
+
+#[test]
+fn runs_closures_and_keeps_its_size_through_panics() {
+    let pool = pool(2, 16);
+    let threads = Arc::new(Mutex::new(HashSet::new()));
+    let mut handles = Vec::new();
+    for i in 0..20u32 {
+        let threads = threads.clone();
+        handles.push(
+            pool.execute(move || {
+                threads
+                    .lock()
+                    .unwrap()
+                    .insert(std::thread::current().name().map(str::to_owned));
+                assert!(i % 5 != 0, "job {i} fails");
+                i
+            })
+            .unwrap(),
+        );
+    }
+    let mut ok = 0;
+    for (i, handle) in handles.into_iter().enumerate() {
+        match handle.wait() {
+            Ok(v) => {
+                assert_eq!(v as usize, i);
+                ok += 1;
+            }
+            Err(JobError::Panicked(message)) => assert_eq!(message, format!("job {i} fails")),
+            Err(JobError::Cancelled) => panic!("nothing was cancelled"),
+        }
+    }
+    assert_eq!(ok, 16);
+    let names = threads.lock().unwrap().clone();
+    assert!(names.len() <= 2, "only the pool's two threads ran jobs: {names:?}");
+    assert!(names.iter().all(|n| n.as_deref().is_some_and(|n| n.starts_with("blk-"))));
+    let report = pool.shutdown(Duration::from_secs(5));
+    assert_eq!((report.completed, report.panicked), (16, 4));
+    assert_eq!(pool.metrics().workers, 2);
+}
+
+#[test]
+fn try_execute_hands_back_and_execute_waits_for_space() {
+    let pool = pool(1, 1);
+    let (release, blocker) = gate();
+    let running = pool.execute(blocker).unwrap();
+    while pool.metrics().running == 0 {
+        std::thread::yield_now();
+    }
+    let queued = pool.execute(|| "queued").unwrap();
+    let back = match pool.try_execute(|| "refused") {
+        Err(TrySubmitError::Full(job)) => job,
+        other => panic!("expected Full, got {other:?}"),
+    };
+    assert_eq!(back(), "refused");
+    match pool.execute_timeout(|| "late", Duration::from_millis(1)) {
+        Err(SubmitTimeoutError::Timeout(job)) => assert_eq!(job(), "late"),
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+    let waiter = {
+        let pool = pool.clone();
+        std::thread::spawn(move || pool.execute(|| "waited").unwrap().wait())
+    };
+    release.send(()).unwrap();
+    assert_eq!(running.wait(), Ok(()));
+    assert_eq!(queued.wait(), Ok("queued"));
+    assert_eq!(waiter.join().unwrap(), Ok("waited"));
+    assert_eq!(pool.metrics().rejected, 2);
+}
+
+#[test]
+fn shutdown_cancels_queued_and_reports_running_as_abandoned() {
+    let pool = pool(1, 4);
+    let (release, blocker) = gate();
+    let running = pool.execute(blocker).unwrap();
+    while pool.metrics().running == 0 {
+        std::thread::yield_now();
+    }
+    let ran = Arc::new(AtomicUsize::new(0));
+    let queued: Vec<_> = (0..3)
+        .map(|_| {
+            let ran = ran.clone();
+            pool.execute(move || ran.fetch_add(1, Ordering::SeqCst))
+                .unwrap()
+        })
+        .collect();
+    let aborted = pool.execute(|| "aborted").unwrap();
+    aborted.abort();
+    assert_eq!(aborted.wait(), Err(JobError::Cancelled));
+    let report = pool.shutdown(Duration::ZERO);
+    assert!(!report.drained_in_time);
+    assert_eq!(report.abandoned, 1, "the blocked closure cannot be interrupted");
+    assert_eq!(report.cancelled, 4, "three queued plus the aborted one");
+    assert_eq!(report.failed(), 5);
+    for handle in queued {
+        assert_eq!(handle.wait(), Err(JobError::Cancelled));
+    }
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    assert!(matches!(pool.execute(|| ()), Err(PoolClosed)));
+    // The abandoned closure still delivers its value when it ends.
+    release.send(()).unwrap();
+    assert_eq!(running.wait(), Ok(()));
+}
+
+#[test]
+fn handle_wait_timeout_gives_the_handle_back() {
+    let pool = pool(1, 4);
+    let (release, blocker) = gate();
+    let handle = pool.execute(blocker).unwrap();
+    let handle = handle.wait_timeout(Duration::from_millis(1)).unwrap_err();
+    release.send(()).unwrap();
+    assert_eq!(handle.wait_timeout(Duration::MAX).unwrap(), Ok(()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usable_from_async_code() {
+    let pool = pool(2, 2);
+    let mut handles = Vec::new();
+    for i in 0..10u64 {
+        handles.push(pool.execute_async(move || i * 2).await.unwrap());
+    }
+    let mut sum = 0;
+    for handle in handles {
+        sum += handle.await.unwrap();
+    }
+    assert_eq!(sum, 90);
+    let token = tokio_util::sync::CancellationToken::new();
+    token.cancel();
+    let report = pool.shutdown_on(token, Duration::from_secs(5)).await;
+    assert!(report.drained_in_time);
+    assert_eq!(report.completed, 10);
+}
