@@ -184,7 +184,10 @@ mod tests {
         assert_eq!(core.reason(), Some(Reason::requested("test")));
         assert_eq!(core.try_acquire_guard(), Err(Phase::Draining));
         assert!(!core.guards_drained());
-        assert!(core.release_guard(), "last guard after trigger wakes the drain");
+        assert!(
+            core.release_guard(),
+            "last guard after trigger wakes the drain"
+        );
         assert!(core.guards_drained());
     }
 

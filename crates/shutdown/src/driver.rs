@@ -36,8 +36,10 @@ fn far_future(from: Instant) -> Instant {
 impl Run<'_> {
     fn enter(&mut self, phase: Phase) {
         if self.inner.shared.core.advance(phase).is_ok() {
-            self.phases
-                .push((phase, Instant::now().saturating_duration_since(self.started)));
+            self.phases.push((
+                phase,
+                Instant::now().saturating_duration_since(self.started),
+            ));
         }
     }
 

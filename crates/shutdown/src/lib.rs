@@ -16,7 +16,8 @@
 //! shutdown waits, a line every few seconds names the tasks still running.
 //!
 //! ```
-//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
 //! use tidewater_shutdown::{Outcome, Phase, Reason, Shutdown, Signals};
 //!
@@ -35,9 +36,9 @@
 //! shutdown.trigger(Reason::requested("example"));
 //! let report = shutdown.wait().await;
 //! assert!(report.tasks.iter().all(|t| t.outcome == Outcome::Completed));
-//! assert_eq!(report.tasks[1].scope, "root/http"); // children are cancelled first
+//! assert_eq!(report.task("server").unwrap().scope, "root/http");
 //! assert_eq!(report.exit_code(), 0);
-//! # Ok::<_, Box<dyn std::error::Error>>(()) }
+//! # Ok(()) }
 //! ```
 //!
 //! See `docs/shutdown.md` for Kubernetes and systemd settings and full server examples.

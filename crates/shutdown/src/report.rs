@@ -140,9 +140,7 @@ pub struct ShutdownReport {
 impl ShutdownReport {
     /// Tasks aborted at the deadline: the ones that held the shutdown up.
     pub fn stragglers(&self) -> impl Iterator<Item = &TaskReport> {
-        self.tasks
-            .iter()
-            .filter(|t| t.outcome == Outcome::Aborted)
+        self.tasks.iter().filter(|t| t.outcome == Outcome::Aborted)
     }
 
     /// Tasks that returned an error or panicked.

@@ -65,11 +65,7 @@ where
 }
 
 impl ScopeShared {
-    pub(crate) fn new(
-        path: String,
-        shared: Arc<Shared>,
-        token: CancellationToken,
-    ) -> ScopeShared {
+    pub(crate) fn new(path: String, shared: Arc<Shared>, token: CancellationToken) -> ScopeShared {
         ScopeShared {
             path,
             shared,

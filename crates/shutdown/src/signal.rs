@@ -3,7 +3,9 @@
 use std::future::IntoFuture;
 use std::sync::Arc;
 
-use tokio_util::sync::{CancellationToken, WaitForCancellationFuture, WaitForCancellationFutureOwned};
+use tokio_util::sync::{
+    CancellationToken, WaitForCancellationFuture, WaitForCancellationFutureOwned,
+};
 
 use crate::phase::Phase;
 use crate::reason::Reason;

@@ -146,7 +146,10 @@ async fn guards_delay_completion_and_late_guards_are_refused() {
     assert_eq!(shutdown.phase(), Phase::Draining);
     drop(guard);
     let report = waiter.await.unwrap();
-    assert_eq!(report.phases[1], (Phase::Cancelling, Duration::from_secs(20)));
+    assert_eq!(
+        report.phases[1],
+        (Phase::Cancelling, Duration::from_secs(20))
+    );
     assert_eq!(report.guards_outstanding, 0);
     assert_eq!(report.exit_code(), 0);
 }
@@ -209,7 +212,9 @@ async fn tasks_may_spawn_helpers_until_their_scope_is_cancelled() {
         .unwrap();
     shutdown.trigger(Reason::requested("test"));
     // Draining: the scope is still open.
-    scope.spawn("during-drain", |s| async move { s.await }).unwrap();
+    scope
+        .spawn("during-drain", |s| async move { s.await })
+        .unwrap();
     let report = shutdown.wait().await;
     assert!(matches!(
         report.task("parent").unwrap().outcome,
@@ -391,7 +396,10 @@ async fn run_until_shutdown_records_main() {
         .await;
     assert_eq!(report.reason, Reason::MainFinished);
     let main = report.main.unwrap();
-    assert_eq!((main.outcome, main.elapsed), (Outcome::Completed, Duration::from_secs(2)));
+    assert_eq!(
+        (main.outcome, main.elapsed),
+        (Outcome::Completed, Duration::from_secs(2))
+    );
 
     // main fails.
     let shutdown = quiet(Duration::from_secs(5));
