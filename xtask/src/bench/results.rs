@@ -38,6 +38,8 @@ pub(crate) struct Case {
     pub(crate) elements: Option<u64>,
     /// Median time per operation (per element when `elements` is set, else per iteration).
     pub(crate) per_op: Estimate,
+    /// How many samples criterion took (from `sample.json`; quick mode takes 2).
+    pub(crate) samples: Option<usize>,
 }
 
 impl Case {
@@ -168,7 +170,17 @@ pub(crate) fn parse_case(benchmark: &str, estimates: &str) -> Result<Case, Strin
         implementation,
         elements,
         per_op,
+        samples: None,
     })
+}
+
+/// The number of samples in a criterion `sample.json` (`{"iters": [...], "times": [...]}`).
+pub(crate) fn sample_count(sample_json: &str) -> Option<usize> {
+    Json::parse(sample_json)
+        .ok()?
+        .get("iters")?
+        .as_array()
+        .map(<[Json]>::len)
 }
 
 fn find_new_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -228,7 +240,12 @@ pub(crate) fn read(dir: &Path, since: Option<SystemTime>) -> Result<Results, Rea
             continue;
         };
         match parse_case(&benchmark, &estimates) {
-            Ok(case) => results.cases.push(case),
+            Ok(mut case) => {
+                case.samples = fs::read_to_string(new.join("sample.json"))
+                    .ok()
+                    .and_then(|t| sample_count(&t));
+                results.cases.push(case);
+            }
             Err(why) => results.problems.push(format!("{shown}: {why}")),
         }
     }
@@ -318,6 +335,21 @@ mod tests {
         );
         assert_eq!(case.unit(), "ns/iter");
         assert!(!case.is_tidewater());
+    }
+
+    #[test]
+    fn counts_samples() {
+        assert_eq!(
+            sample_count(r#"{"sampling_mode":"Linear","iters":[1.0,2.0],"times":[5.0,9.0]}"#),
+            Some(2)
+        );
+        assert_eq!(sample_count("{}"), None);
+        let results = read(&fixtures().join("criterion"), None).unwrap();
+        let counted: Vec<Option<usize>> = results.cases.iter().map(|c| c.samples).collect();
+        assert!(
+            counted.contains(&Some(2)) && counted.contains(&None),
+            "{counted:?}"
+        );
     }
 
     #[test]

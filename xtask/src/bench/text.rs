@@ -56,7 +56,7 @@ pub(crate) fn summary_markdown(report: &Report) -> String {
         }
     );
     let baseline = report.baseline.as_ref();
-    out.push_str("| benchmark | implementation | time/op (median) | 95% CI | vs tidewater |");
+    out.push_str("| benchmark | implementation | time/op (median) | 95% CI | tidewater ÷ this |");
     if let Some(b) = baseline {
         let _ = write!(out, " vs `{}` |", md_cell(&b.name));
     }
