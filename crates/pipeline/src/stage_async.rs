@@ -187,7 +187,7 @@ pub(crate) async fn run<T, U, F, L, S>(
                 if out.len() >= hint {
                     return Poll::Ready(Step::Flush);
                 }
-                if !input_done && pending.len() < hint {
+                if !input_done && pending.len() < concurrency {
                     match inlet.poll_recv(cx, &mut staging) {
                         Poll::Ready(Some(_)) => {
                             pending.extend(staging.drain(..));
