@@ -30,7 +30,9 @@ impl<C: Clock> Pacer<'_, C> {
                             sleep.as_mut().reset(deadline);
                             sleep
                         }
-                        None => self.sleep.insert(Box::pin(tokio::time::sleep_until(deadline))),
+                        None => self
+                            .sleep
+                            .insert(Box::pin(tokio::time::sleep_until(deadline))),
                     };
                     if sleep.as_mut().poll(cx).is_pending() {
                         return Poll::Pending;
@@ -56,7 +58,10 @@ pub struct Acquire<'a, C: Clock> {
 impl<'a, C: Clock> Acquire<'a, C> {
     pub(crate) fn new(waiter: Waiter<'a, C>) -> Self {
         Self {
-            pacer: Pacer { waiter, sleep: None },
+            pacer: Pacer {
+                waiter,
+                sleep: None,
+            },
         }
     }
 }
@@ -68,7 +73,8 @@ impl<C: Clock> Future for Acquire<'_, C> {
         let capacity = self.pacer.waiter.capacity();
         let tokens = self.pacer.waiter.tokens();
         self.get_mut().pacer.poll(cx).map(|step| match step {
-            Step::Queue(Progress::Granted | Progress::Sleep(_) | Progress::Parked) | Step::WouldWait(_) => Ok(()),
+            Step::Queue(Progress::Granted | Progress::Sleep(_) | Progress::Parked)
+            | Step::WouldWait(_) => Ok(()),
             Step::ExceedsCapacity | Step::Queue(Progress::TooLarge) => Err(ExceedsCapacity {
                 requested: tokens,
                 capacity,
@@ -90,7 +96,10 @@ pub struct AcquireWithin<'a, C: Clock> {
 impl<'a, C: Clock> AcquireWithin<'a, C> {
     pub(crate) fn new(waiter: Waiter<'a, C>, max_wait: Duration) -> Self {
         Self {
-            pacer: Pacer { waiter, sleep: None },
+            pacer: Pacer {
+                waiter,
+                sleep: None,
+            },
             max_wait,
         }
     }
@@ -106,10 +115,12 @@ impl<C: Clock> Future for AcquireWithin<'_, C> {
         let max_wait = this.max_wait;
         this.pacer.poll(cx).map(|step| match step {
             Step::Queue(Progress::Granted | Progress::Sleep(_) | Progress::Parked) => Ok(()),
-            Step::ExceedsCapacity | Step::Queue(Progress::TooLarge) => Err(AcquireWithinError::ExceedsCapacity(ExceedsCapacity {
-                requested: tokens,
-                capacity,
-            })),
+            Step::ExceedsCapacity | Step::Queue(Progress::TooLarge) => {
+                Err(AcquireWithinError::ExceedsCapacity(ExceedsCapacity {
+                    requested: tokens,
+                    capacity,
+                }))
+            }
             Step::WouldWait(nanos) => Err(AcquireWithinError::WouldWait {
                 predicted: Duration::from_nanos(nanos),
                 max_wait,

@@ -5,11 +5,11 @@ use std::time::Duration;
 use crate::acquire::{Acquire, AcquireWithin};
 use crate::blocking;
 use crate::builder::Builder;
+use crate::cell::MAX_TIME;
 use crate::clock::{Clock, DefaultClock};
 use crate::error::{ConfigError, ExceedsCapacity, TryAcquireError};
 use crate::gcra::{Denial, Gcra, Grant};
 use crate::queue::WaitQueue;
-use crate::cell::MAX_TIME;
 use crate::state::BucketState;
 use crate::sync::Arc;
 use crate::waiter::Waiter;
@@ -151,7 +151,15 @@ impl<C: Clock> TokenBucket<C> {
     /// pass, or [`TryAcquireError::ExceedsCapacity`] if it never can.
     #[inline]
     pub fn try_acquire(&self, n: u32) -> Result<(), TryAcquireError> {
-        self.try_acquire_status(n).map(|_| ())
+        let shared = &*self.shared;
+        let now = shared.now();
+        if !shared.queue.is_empty() && n > 0 {
+            return Err(self.behind_waiters(now, n));
+        }
+        shared
+            .state
+            .try_take(now, n)
+            .map_err(|denial| self.denial(denial, n))
     }
 
     /// Like [`try_acquire`](Self::try_acquire), and on success also reports what is left:
@@ -183,7 +191,11 @@ impl<C: Clock> TokenBucket<C> {
         if !shared.queue.is_empty() && n > 0 {
             return Err(self.behind_waiters(now, n));
         }
-        shared.state.peek(now, n).map(|_| ()).map_err(|d| self.denial(d, n))
+        shared
+            .state
+            .peek(now, n)
+            .map(|_| ())
+            .map_err(|d| self.denial(d, n))
     }
 
     /// Waits until `n` tokens are granted, in FIFO order with other waiters.
@@ -270,7 +282,12 @@ impl<C: Clock> TokenBucket<C> {
     ///
     /// # Errors
     /// The same [`ConfigError`]s as the builder; the old limits then stay.
-    pub fn set_limits(&self, capacity: u32, tokens: u32, every: Duration) -> Result<(), ConfigError> {
+    pub fn set_limits(
+        &self,
+        capacity: u32,
+        tokens: u32,
+        every: Duration,
+    ) -> Result<(), ConfigError> {
         let gcra = Gcra::new(capacity, tokens, every)?;
         let shared = &*self.shared;
         shared.state.set(shared.now(), gcra);
@@ -308,5 +325,8 @@ impl<C: Clock> TokenBucket<C> {
 }
 
 fn status_of(grant: Grant) -> (u32, Duration) {
-    (grant.remaining, Duration::from_nanos(grant.full_after_nanos))
+    (
+        grant.remaining,
+        Duration::from_nanos(grant.full_after_nanos),
+    )
 }

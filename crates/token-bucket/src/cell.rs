@@ -90,10 +90,12 @@ impl GcraCell {
         loop {
             let (gcra, tat, epoch) = self.read(rate, word, now);
             let (new_tat, out) = step(&gcra, tat)?;
-            match self
-                .word
-                .compare_exchange_weak(word, pack(new_tat, epoch), Ordering::AcqRel, Ordering::Acquire)
-            {
+            match self.word.compare_exchange_weak(
+                word,
+                pack(new_tat, epoch),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => return Ok(out),
                 Err(actual) => word = actual,
             }
@@ -106,7 +108,21 @@ impl GcraCell {
     /// A [`Denial`] with the wait, or `ExceedsCapacity`.
     #[inline]
     pub fn try_acquire(&self, rate: &SharedRate, now: u64, n: u32) -> Result<Grant, Denial> {
-        self.update(rate, now, |gcra, tat| gcra.decide(tat, now, n).map(|g| (g.tat, g)))
+        self.update(rate, now, |gcra, tat| {
+            gcra.decide(tat, now, n).map(|g| (g.tat, g))
+        })
+    }
+
+    /// Takes `n` tokens if they are there at `now`, without computing what is left (the
+    /// leanest path).
+    ///
+    /// # Errors
+    /// As [`try_acquire`](Self::try_acquire).
+    #[inline]
+    pub fn try_take(&self, rate: &SharedRate, now: u64, n: u32) -> Result<(), Denial> {
+        self.update(rate, now, |gcra, tat| {
+            gcra.conform(tat, now, n).map(|t| (t, ()))
+        })
     }
 
     /// Would `n` tokens be granted at `now`? Changes nothing.
@@ -187,10 +203,12 @@ impl GcraCell {
                 return;
             }
             let (_, tat, epoch) = self.read(rate, word, now);
-            match self
-                .word
-                .compare_exchange_weak(word, pack(tat, epoch), Ordering::AcqRel, Ordering::Acquire)
-            {
+            match self.word.compare_exchange_weak(
+                word,
+                pack(tat, epoch),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => return,
                 Err(actual) => word = actual,
             }

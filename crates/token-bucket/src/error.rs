@@ -121,8 +121,13 @@ impl TryAcquireError {
 impl fmt::Display for TryAcquireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Insufficient { retry_after } => write!(f, "not enough tokens: retry after {retry_after:?}"),
-            Self::ExceedsCapacity { requested, capacity } => ExceedsCapacity {
+            Self::Insufficient { retry_after } => {
+                write!(f, "not enough tokens: retry after {retry_after:?}")
+            }
+            Self::ExceedsCapacity {
+                requested,
+                capacity,
+            } => ExceedsCapacity {
                 requested: *requested,
                 capacity: *capacity,
             }
@@ -161,7 +166,10 @@ impl fmt::Display for AcquireWithinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::ExceedsCapacity(e) => e.fmt(f),
-            Self::WouldWait { predicted, max_wait } => write!(
+            Self::WouldWait {
+                predicted,
+                max_wait,
+            } => write!(
                 f,
                 "the tokens would take {predicted:?} to arrive, longer than the allowed {max_wait:?}: shed the request or allow a longer wait"
             ),

@@ -122,17 +122,8 @@ impl Gcra {
     /// [`Denial::Insufficient`] with the wait after which it would conform.
     #[inline]
     pub fn decide(&self, tat: u64, now: u64, n: u32) -> Result<Grant, Denial> {
-        if n > self.capacity {
-            return Err(Denial::ExceedsCapacity);
-        }
-        let base = tat.max(now);
-        let new_tat = base.saturating_add(u64::from(n) * self.interval_nanos);
+        let new_tat = self.conform(tat, now, n)?;
         let limit = now.saturating_add(self.tolerance_nanos());
-        if new_tat > limit {
-            return Err(Denial::Insufficient {
-                retry_after_nanos: new_tat - limit,
-            });
-        }
         Ok(Grant {
             tat: new_tat,
             remaining: self.whole_tokens(limit - new_tat),
@@ -140,12 +131,35 @@ impl Gcra {
         })
     }
 
+    /// [`decide`](Self::decide) without the report: only the state to store, so the hot
+    /// path pays no division.
+    ///
+    /// # Errors
+    /// As [`decide`](Self::decide).
+    #[inline]
+    pub fn conform(&self, tat: u64, now: u64, n: u32) -> Result<u64, Denial> {
+        if n > self.capacity {
+            return Err(Denial::ExceedsCapacity);
+        }
+        let new_tat = tat
+            .max(now)
+            .saturating_add(u64::from(n) * self.interval_nanos);
+        let limit = now.saturating_add(self.tolerance_nanos());
+        if new_tat > limit {
+            return Err(Denial::Insufficient {
+                retry_after_nanos: new_tat - limit,
+            });
+        }
+        Ok(new_tat)
+    }
+
     /// The state after taking `n` tokens unconditionally, possibly into debt: the caller
     /// owns those tokens from [`Gcra::due`] of the returned state onwards. Used to queue a
     /// waiter so that nobody can take its tokens while it sleeps.
     #[must_use]
     pub fn reserve(&self, tat: u64, now: u64, n: u32) -> u64 {
-        tat.max(now).saturating_add(u64::from(n.min(self.capacity)) * self.interval_nanos)
+        tat.max(now)
+            .saturating_add(u64::from(n.min(self.capacity)) * self.interval_nanos)
     }
 
     /// The earliest time at which a bucket in state `tat` is out of debt.
@@ -175,13 +189,16 @@ impl Gcra {
         let behind = i128::from(tat.max(now) - now);
         // The balance in nanoseconds of refill (tokens * interval); negative in debt.
         let fill = i128::from(self.tolerance_nanos()) - behind;
-        let fill_to = (fill * i128::from(to.interval_nanos)).div_euclid(i128::from(self.interval_nanos));
+        let fill_to =
+            (fill * i128::from(to.interval_nanos)).div_euclid(i128::from(self.interval_nanos));
         let behind_to = (i128::from(to.tolerance_nanos()) - fill_to).max(0);
         now.saturating_add(u64::try_from(behind_to).unwrap_or(u64::MAX))
     }
 
     fn whole_tokens(&self, span: u64) -> u32 {
-        u32::try_from(span / self.interval_nanos).unwrap_or(u32::MAX).min(self.capacity)
+        u32::try_from(span / self.interval_nanos)
+            .unwrap_or(u32::MAX)
+            .min(self.capacity)
     }
 
     pub(crate) const fn with_interval(capacity: u32, interval_nanos: u64) -> Self {
@@ -270,12 +287,18 @@ mod tests {
         let sec = Duration::from_secs(1);
         assert_eq!(Gcra::new(0, 1, sec), Err(ConfigError::ZeroCapacity));
         assert_eq!(Gcra::new(1, 0, sec), Err(ConfigError::ZeroRefillTokens));
-        assert_eq!(Gcra::new(1, 1, Duration::ZERO), Err(ConfigError::ZeroRefillPeriod));
+        assert_eq!(
+            Gcra::new(1, 1, Duration::ZERO),
+            Err(ConfigError::ZeroRefillPeriod)
+        );
         assert!(matches!(
             Gcra::new(1, u32::MAX, Duration::from_nanos(1)),
             Err(ConfigError::RateTooHigh { .. })
         ));
-        assert!(matches!(Gcra::new(1, 1, Duration::MAX), Err(ConfigError::PeriodTooLong { .. })));
+        assert!(matches!(
+            Gcra::new(1, 1, Duration::MAX),
+            Err(ConfigError::PeriodTooLong { .. })
+        ));
         assert!(matches!(
             Gcra::new(u32::MAX, 1, Duration::from_secs(1)),
             Err(ConfigError::PeriodTooLong { .. })

@@ -88,10 +88,10 @@ mod loom_models;
 pub use acquire::{Acquire, AcquireWithin};
 pub use bucket::{BucketStatus, TokenBucket};
 pub use builder::Builder;
+pub use cell::GcraCell;
 #[cfg(feature = "quanta")]
 pub use clock::QuantaClock;
 pub use clock::{Clock, DefaultClock, ManualClock, MonotonicClock, TokioClock};
 pub use error::{AcquireWithinError, ConfigError, ExceedsCapacity, TryAcquireError};
-pub use cell::GcraCell;
 pub use gcra::{Denial, Gcra, Grant};
 pub use rate::SharedRate;

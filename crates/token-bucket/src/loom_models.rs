@@ -81,7 +81,10 @@ fn loom_refund_on_cancel_is_never_lost() {
                 let (_flag, waker) = flag();
                 let mut waiter = Waiter::new(b.shared(), 2, None);
                 let step = waiter.poll(&waker);
-                assert!(matches!(step, Step::Queue(Progress::Sleep(_) | Progress::Parked)));
+                assert!(matches!(
+                    step,
+                    Step::Queue(Progress::Sleep(_) | Progress::Parked)
+                ));
                 drop(waiter); // cancel while waiting
             })
         };
@@ -91,7 +94,11 @@ fn loom_refund_on_cancel_is_never_lost() {
         };
         a.join().expect("no panic");
         let got = got.join().expect("no panic");
-        assert_eq!(got + b.available(), 1, "the token is neither lost nor doubled");
+        assert_eq!(
+            got + b.available(),
+            1,
+            "the token is neither lost nor doubled"
+        );
         assert_eq!(b.status().waiting, 0);
     });
 }
@@ -108,7 +115,10 @@ fn loom_handoff_never_loses_a_wakeup() {
             thread::spawn(move || {
                 let (_flag, waker) = flag();
                 let mut waiter = Waiter::new(b.shared(), 1, None);
-                assert!(matches!(waiter.poll(&waker), Step::Queue(Progress::Sleep(_))));
+                assert!(matches!(
+                    waiter.poll(&waker),
+                    Step::Queue(Progress::Sleep(_))
+                ));
                 a_joined.store(true, Ordering::Release);
                 drop(waiter);
             })

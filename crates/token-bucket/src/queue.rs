@@ -50,7 +50,9 @@ pub(crate) struct WaitQueue {
 impl WaitQueue {
     fn lock(&self) -> MutexGuard<'_, Entries> {
         // Nothing user-supplied runs under this lock, so poisoning cannot leave it torn.
-        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Whether nobody is waiting (a hint: a waiter may arrive right after).
@@ -155,7 +157,12 @@ impl WaitQueue {
 
     /// Wakes every waiter so each re-checks its request against new limits (rare).
     pub(crate) fn wake_all(&self) {
-        let wakers: Vec<Waker> = self.lock().queue.iter().filter_map(|e| e.waker.clone()).collect();
+        let wakers: Vec<Waker> = self
+            .lock()
+            .queue
+            .iter()
+            .filter_map(|e| e.waker.clone())
+            .collect();
         wakers.into_iter().for_each(Waker::wake);
     }
 
@@ -201,6 +208,8 @@ fn wake(waker: Option<Waker>) {
 fn predict(bucket: &BucketState, now: u64, queued: u64, tokens: u32) -> u64 {
     let (gcra, tat) = bucket.snapshot(now);
     let ahead = queued.saturating_add(u64::from(tokens));
-    let end = tat.max(now).saturating_add(ahead.saturating_mul(gcra.interval_nanos()));
+    let end = tat
+        .max(now)
+        .saturating_add(ahead.saturating_mul(gcra.interval_nanos()));
     gcra.due(end).saturating_sub(now)
 }

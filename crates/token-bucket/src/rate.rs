@@ -36,7 +36,9 @@ pub struct SharedRate {
 
 impl fmt::Debug for SharedRate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SharedRate").field("current", &self.current()).finish()
+        f.debug_struct("SharedRate")
+            .field("current", &self.current())
+            .finish()
     }
 }
 
@@ -65,11 +67,16 @@ impl SharedRate {
     pub fn set(&self, gcra: Gcra) {
         // A poisoned lock only means another change panicked; the slots stay consistent
         // because the epoch is published last.
-        let _serial = self.change.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _serial = self
+            .change
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let next = (self.current_epoch() + 1) % EPOCHS;
         let slot = &self.slots[next];
-        slot.interval_nanos.store(gcra.interval_nanos(), Ordering::Relaxed);
-        slot.capacity.store(u64::from(gcra.capacity()), Ordering::Relaxed);
+        slot.interval_nanos
+            .store(gcra.interval_nanos(), Ordering::Relaxed);
+        slot.capacity
+            .store(u64::from(gcra.capacity()), Ordering::Relaxed);
         // Release: whoever reads this epoch also reads the slot written above.
         self.epoch.store(next as u64, Ordering::Release);
     }

@@ -31,6 +31,11 @@ impl BucketState {
         self.cell.try_acquire(&self.rate, now, n)
     }
 
+    #[inline]
+    pub(crate) fn try_take(&self, now: u64, n: u32) -> Result<(), Denial> {
+        self.cell.try_take(&self.rate, now, n)
+    }
+
     pub(crate) fn peek(&self, now: u64, n: u32) -> Result<Grant, Denial> {
         self.cell.peek(&self.rate, now, n)
     }

@@ -70,10 +70,13 @@ impl<'a, C: Clock> Waiter<'a, C> {
             return Step::ExceedsCapacity;
         }
         // Barging is allowed only when nobody waits, so a waiter is never overtaken.
-        if shared.queue.is_empty() && shared.state.try_acquire(now, self.tokens).is_ok() {
+        if shared.queue.is_empty() && shared.state.try_take(now, self.tokens).is_ok() {
             return Step::Queue(Progress::Granted);
         }
-        match shared.queue.join(&shared.state, now, self.tokens, self.max_wait, waker) {
+        match shared
+            .queue
+            .join(&shared.state, now, self.tokens, self.max_wait, waker)
+        {
             Ok((id, progress)) => {
                 self.id = id;
                 Step::Queue(progress)

@@ -46,7 +46,8 @@ impl Reference {
     fn rerate(&mut self, now: u64, interval: u64) {
         self.advance(now);
         // Keep the token balance: fill is tokens * interval.
-        let tokens_scaled = u128::from(self.fill) * u128::from(interval) / u128::from(self.interval);
+        let tokens_scaled =
+            u128::from(self.fill) * u128::from(interval) / u128::from(self.interval);
         self.fill = u64::try_from(tokens_scaled).unwrap();
         self.interval = interval;
     }

@@ -24,7 +24,10 @@ fn a_full_bucket_grants_its_burst_then_paces() {
     assert_eq!(b.available(), 3);
     assert!(b.try_acquire(2).is_ok());
     assert!(b.try_acquire(1).is_ok());
-    assert_eq!(b.try_acquire(1), Err(TryAcquireError::Insufficient { retry_after: SEC }));
+    assert_eq!(
+        b.try_acquire(1),
+        Err(TryAcquireError::Insufficient { retry_after: SEC })
+    );
     clock.advance(Duration::from_millis(999));
     assert_eq!(
         b.try_acquire(1),
@@ -100,19 +103,33 @@ fn more_than_capacity_is_a_typed_error() {
 fn bad_configuration_is_a_typed_error_never_a_panic() {
     let cases: Vec<(Result<TokenBucket<ManualClock>, ConfigError>, ConfigError)> = vec![
         (
-            TokenBucket::builder().refill(1, SEC).clock(ManualClock::new()).build(),
+            TokenBucket::builder()
+                .refill(1, SEC)
+                .clock(ManualClock::new())
+                .build(),
             ConfigError::CapacityNotSet,
         ),
         (
-            TokenBucket::builder().capacity(1).clock(ManualClock::new()).build(),
+            TokenBucket::builder()
+                .capacity(1)
+                .clock(ManualClock::new())
+                .build(),
             ConfigError::RefillNotSet,
         ),
         (
-            TokenBucket::builder().capacity(0).refill(1, SEC).clock(ManualClock::new()).build(),
+            TokenBucket::builder()
+                .capacity(0)
+                .refill(1, SEC)
+                .clock(ManualClock::new())
+                .build(),
             ConfigError::ZeroCapacity,
         ),
         (
-            TokenBucket::builder().capacity(1).refill(0, SEC).clock(ManualClock::new()).build(),
+            TokenBucket::builder()
+                .capacity(1)
+                .refill(0, SEC)
+                .clock(ManualClock::new())
+                .build(),
             ConfigError::ZeroRefillTokens,
         ),
         (
@@ -130,7 +147,10 @@ fn bad_configuration_is_a_typed_error_never_a_panic() {
                 .initial(3)
                 .clock(ManualClock::new())
                 .build(),
-            ConfigError::InitialExceedsCapacity { initial: 3, capacity: 2 },
+            ConfigError::InitialExceedsCapacity {
+                initial: 3,
+                capacity: 2,
+            },
         ),
     ];
     for (got, want) in cases {
@@ -165,7 +185,10 @@ fn clock_readings_near_overflow_do_not_wrap() {
     assert_eq!(b.available(), 2);
     assert!(b.try_acquire(2).is_ok());
     clock.advance(Duration::MAX);
-    assert!(b.try_acquire(1).is_err(), "a saturated clock stops time, it does not refill");
+    assert!(
+        b.try_acquire(1).is_err(),
+        "a saturated clock stops time, it does not refill"
+    );
 }
 
 #[test]
@@ -184,7 +207,10 @@ fn peek_answers_without_consuming() {
     assert!(b.peek(2).is_ok());
     assert!(b.peek(2).is_ok());
     assert!(b.try_acquire(2).is_ok());
-    assert_eq!(b.peek(1), Err(TryAcquireError::Insufficient { retry_after: SEC }));
+    assert_eq!(
+        b.peek(1),
+        Err(TryAcquireError::Insufficient { retry_after: SEC })
+    );
 }
 
 #[test]
@@ -194,7 +220,10 @@ fn status_reports_remaining_and_time_to_full() {
     assert_eq!(remaining, 1);
     assert_eq!(full_after, Duration::from_millis(750));
     let status = b.status();
-    assert_eq!((status.available, status.capacity, status.waiting), (1, 4, 0));
+    assert_eq!(
+        (status.available, status.capacity, status.waiting),
+        (1, 4, 0)
+    );
     assert_eq!(status.full_after, Duration::from_millis(750));
 }
 
@@ -203,7 +232,11 @@ fn set_refill_carries_tokens_over_exactly() {
     let (b, clock) = bucket(10, 1, SEC);
     assert!(b.try_acquire(6).is_ok()); // 4 left, 6 missing
     b.set_refill(2, SEC).unwrap();
-    assert_eq!(b.available(), 4, "a rate change neither loses nor invents tokens");
+    assert_eq!(
+        b.available(),
+        4,
+        "a rate change neither loses nor invents tokens"
+    );
     assert_eq!(b.interval(), Duration::from_millis(500));
     clock.advance(Duration::from_millis(500));
     assert_eq!(b.available(), 5, "and refills at the new rate");
@@ -229,7 +262,10 @@ fn set_refill_many_times_wraps_the_epoch_ring_safely() {
 fn set_refill_rejects_bad_rates_and_keeps_the_old_one() {
     let (b, _clock) = bucket(2, 1, SEC);
     assert_eq!(b.set_refill(0, SEC), Err(ConfigError::ZeroRefillTokens));
-    assert_eq!(b.set_refill(1, Duration::ZERO), Err(ConfigError::ZeroRefillPeriod));
+    assert_eq!(
+        b.set_refill(1, Duration::ZERO),
+        Err(ConfigError::ZeroRefillPeriod)
+    );
     assert_eq!(b.interval(), SEC);
 }
 
@@ -252,7 +288,10 @@ fn contended_threads_never_exceed_capacity() {
                 s.spawn(move || (0..1000).filter(|_| b.try_acquire(1).is_ok()).count())
             })
             .collect();
-        handles.into_iter().map(|h| u32::try_from(h.join().unwrap()).unwrap()).sum()
+        handles
+            .into_iter()
+            .map(|h| u32::try_from(h.join().unwrap()).unwrap())
+            .sum()
     });
     assert_eq!(granted, 1000);
 }

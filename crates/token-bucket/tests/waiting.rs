@@ -38,7 +38,14 @@ async fn waiters_are_served_in_arrival_order_even_a_large_one_first() {
         t.await.unwrap();
     }
     let order = order.lock().unwrap().clone();
-    assert_eq!(order, vec![("large", SEC * 5), ("small-1", SEC * 6), ("small-2", SEC * 7)]);
+    assert_eq!(
+        order,
+        vec![
+            ("large", SEC * 5),
+            ("small-1", SEC * 6),
+            ("small-2", SEC * 7)
+        ]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -50,8 +57,14 @@ async fn try_acquire_never_takes_tokens_while_someone_waits() {
     });
     tokio::task::yield_now().await;
     tokio::time::sleep(SEC + MS).await; // one token has accrued, but it is the waiter's
-    assert!(matches!(b.try_acquire(1), Err(TryAcquireError::Insufficient { .. })));
-    assert!(matches!(b.peek(1), Err(TryAcquireError::Insufficient { .. })));
+    assert!(matches!(
+        b.try_acquire(1),
+        Err(TryAcquireError::Insufficient { .. })
+    ));
+    assert!(matches!(
+        b.peek(1),
+        Err(TryAcquireError::Insufficient { .. })
+    ));
     waiter.await.unwrap().unwrap();
 }
 
@@ -82,7 +95,10 @@ async fn a_hundred_tasks_get_the_configured_rate_fairly() {
     let granted = (TASKS * ROUNDS) as f64;
     // One token was there at the start; the rest arrive at 2000/s.
     let rate = (granted - 1.0) / elapsed;
-    assert!((rate - 2000.0).abs() / 2000.0 <= 0.02, "achieved {rate:.1}/s for 2000/s");
+    assert!(
+        (rate - 2000.0).abs() / 2000.0 <= 0.02,
+        "achieved {rate:.1}/s for 2000/s"
+    );
 
     let mut waits = waits.lock().unwrap().clone();
     waits.sort();
@@ -174,7 +190,11 @@ async fn dropping_a_queued_waiter_frees_its_place() {
     second.abort();
     let _ = second.await;
     first.await.unwrap().unwrap();
-    assert_eq!(third.await.unwrap() - start, SEC * 2, "third moves up to second place");
+    assert_eq!(
+        third.await.unwrap() - start,
+        SEC * 2,
+        "third moves up to second place"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -255,7 +275,11 @@ async fn churn_with_cancellations_leaves_the_bucket_whole() {
 
 #[test]
 fn blocking_waiters_share_the_fifo_queue() {
-    let b = TokenBucket::builder().capacity(1).refill(2000, SEC).build().unwrap();
+    let b = TokenBucket::builder()
+        .capacity(1)
+        .refill(2000, SEC)
+        .build()
+        .unwrap();
     let granted = std::sync::atomic::AtomicU32::new(0);
     std::thread::scope(|s| {
         for _ in 0..3 {
