@@ -1,0 +1,408 @@
+//! Per-key GCRA state with memory bounded by construction.
+//!
+//! # The store seam
+//! [`Store`] is the small interface the keyed limiter needs from wherever its per-key
+//! state lives: run a closure on one key's [`GcraCell`] (creating it full if absent),
+//! look at a key without creating it, count, forget idle keys, and re-express every cell
+//! after a rate change. [`MemoryStore`] is the in-process implementation; a shared store
+//! (Redis, for limits across processes) is planned behind the same seam.
+//!
+//! # Generations instead of sweeps
+//! Each shard keeps two maps: `current` (keys touched since the shard's generation
+//! started) and `previous` (keys touched in the generation before, and not since). A hit
+//! in `previous` moves the key to `current`. Once a generation is older than the time a
+//! bucket needs to refill (`tolerance`) plus the idle horizon, every key still in
+//! `previous` has had a full bucket for at least the horizon — indistinguishable from a
+//! key never seen — so the whole map is dropped at once: `current` becomes `previous` and
+//! a new empty `current` starts. That rotation is O(1) under the shard lock (the old map
+//! is freed after the lock is released), it is triggered by inserts (each insert checks
+//! its own shard and one other shard in turn), and no sweep of the map ever runs under a
+//! lock. An idle key is gone between one and two generations after its bucket filled.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{PoisonError, RwLock, RwLockWriteGuard};
+
+use tidewater_token_bucket::{GcraCell, SharedRate};
+
+/// What to do with a new key when `max_keys` keys are already tracked and none is free to
+/// forget yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum WhenFull {
+    /// Refuse the request with [`KeyedError::TooManyKeys`](crate::KeyedError::TooManyKeys):
+    /// existing keys keep their exact state (no key ever gets a fresh burst early).
+    #[default]
+    Reject,
+    /// Forget a key from the least recently used generation to make room: the new key is
+    /// always served, and the forgotten key (if it comes back) starts with a full bucket.
+    EvictOldest,
+}
+
+/// The key table was full and configured to refuse new keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Full;
+
+/// Where keyed state lives. `now` is the limiter's timeline in nanoseconds.
+pub(crate) trait Store<K> {
+    /// Runs `f` on `key`'s cell, creating a full one if the key is new.
+    fn with_cell<R>(
+        &self,
+        key: &K,
+        now: u64,
+        rate: &SharedRate,
+        f: impl FnOnce(&GcraCell) -> R,
+    ) -> Result<R, Full>;
+    /// Runs `f` on `key`'s cell if it is tracked, without creating or moving it.
+    fn peek_cell<R>(&self, key: &K, f: impl FnOnce(Option<&GcraCell>) -> R) -> R;
+    /// Keys tracked now.
+    fn len(&self) -> usize;
+    /// Forgets every key whose bucket has been full for at least the horizon.
+    fn retain_recent(&self, now: u64, rate: &SharedRate);
+    /// Records a rate change at `now` (before it is published) from `old_tolerance`.
+    fn rate_changing(&self, now: u64, old_tolerance: u64, new_tolerance: u64);
+    /// Re-expresses every cell under the rate's current parameters.
+    fn migrate_all(&self, now: u64, rate: &SharedRate);
+}
+
+struct Generations<K, S> {
+    current: HashMap<K, GcraCell, S>,
+    previous: HashMap<K, GcraCell, S>,
+    started: u64,
+}
+
+/// Keeps each shard's lock on its own cache line.
+#[repr(align(128))]
+struct Shard<K, S>(RwLock<Generations<K, S>>);
+
+/// The in-process store: sharded maps of 8-byte cells with generational eviction.
+pub(crate) struct MemoryStore<K, S> {
+    shards: Box<[Shard<K, S>]>,
+    shard_bits: u32,
+    /// Seeds the cheap hash that picks a shard, so shard choice is not predictable.
+    seed: u64,
+    len: AtomicUsize,
+    max_keys: Option<NonZeroUsize>,
+    when_full: WhenFull,
+    horizon: u64,
+    /// No generation may be dropped before this instant plus the horizon: the latest
+    /// moment at which a bucket touched under an earlier rate may still be refilling.
+    settle_at: AtomicU64,
+    cursor: AtomicUsize,
+}
+
+impl<K, S> std::fmt::Debug for MemoryStore<K, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("shards", &self.shards.len())
+            .field("len", &self.len.load(Ordering::Relaxed))
+            .field("max_keys", &self.max_keys)
+            .field("when_full", &self.when_full)
+            .field("horizon_nanos", &self.horizon)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> MemoryStore<K, S> {
+    pub(crate) fn new(
+        hasher: &S,
+        shards: usize,
+        horizon: u64,
+        max_keys: Option<NonZeroUsize>,
+        when_full: WhenFull,
+    ) -> Self {
+        let count = shards.clamp(1, 1 << 12).next_power_of_two();
+        let shard_bits = count.trailing_zeros();
+        let seed = hasher.hash_one(0x7469_6465_7761_7465_u64) | 1;
+        let shards = (0..count)
+            .map(|_| {
+                Shard(RwLock::new(Generations {
+                    current: HashMap::with_hasher(hasher.clone()),
+                    previous: HashMap::with_hasher(hasher.clone()),
+                    started: 0,
+                }))
+            })
+            .collect();
+        Self {
+            shards,
+            shard_bits,
+            seed,
+            len: AtomicUsize::new(0),
+            max_keys,
+            when_full,
+            horizon,
+            settle_at: AtomicU64::new(0),
+            cursor: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn max_keys(&self) -> Option<NonZeroUsize> {
+        self.max_keys
+    }
+
+    #[inline]
+    fn shard_of(&self, key: &K) -> usize {
+        if self.shard_bits == 0 {
+            return 0;
+        }
+        let mut h = ShardHasher(self.seed);
+        key.hash(&mut h);
+        // The top bits of a multiplicative hash are its best mixed.
+        #[allow(clippy::cast_possible_truncation)]
+        let index = (h.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - self.shard_bits)) as usize;
+        index
+    }
+
+    fn write(&self, shard: usize) -> RwLockWriteGuard<'_, Generations<K, S>> {
+        self.shards[shard]
+            .0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Drops `previous` if every key in it is free to forget. Returns the dropped map so
+    /// the caller frees it after releasing the lock.
+    fn rotate_if_due(
+        &self,
+        g: &mut Generations<K, S>,
+        now: u64,
+        rate: &SharedRate,
+    ) -> Option<HashMap<K, GcraCell, S>> {
+        let period = rate
+            .current()
+            .tolerance_nanos()
+            .saturating_add(self.horizon);
+        let settle = self
+            .settle_at
+            .load(Ordering::Acquire)
+            .saturating_add(self.horizon);
+        if now < g.started.saturating_add(period) || now < settle {
+            return None;
+        }
+        g.started = now;
+        if g.current.is_empty() && g.previous.is_empty() {
+            return None;
+        }
+        let fresh = HashMap::with_hasher(g.current.hasher().clone());
+        let dropped = std::mem::replace(&mut g.previous, std::mem::replace(&mut g.current, fresh));
+        self.len.fetch_sub(dropped.len(), Ordering::AcqRel);
+        Some(dropped)
+    }
+
+    /// Takes one slot of the key budget, if any is left.
+    fn reserve_slot(&self) -> bool {
+        match self.max_keys {
+            None => {
+                self.len.fetch_add(1, Ordering::AcqRel);
+                true
+            }
+            Some(max) => self
+                .len
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    (n < max.get()).then_some(n + 1)
+                })
+                .is_ok(),
+        }
+    }
+
+    /// Rotates one other shard, in turn, if it is free and due: keeps shards that only see
+    /// hits from holding idle keys forever.
+    fn sweep_one(&self, now: u64, rate: &SharedRate) {
+        let i = self.cursor.fetch_add(1, Ordering::Relaxed) & (self.shards.len() - 1);
+        let dropped = match self.shards[i].0.try_write() {
+            Ok(mut g) => self.rotate_if_due(&mut g, now, rate),
+            Err(_) => None,
+        };
+        drop(dropped);
+    }
+
+    /// Removes one key from the oldest generation of any shard (lock-free of the caller's
+    /// shard), giving its slot back. Returns whether it found one.
+    fn evict_elsewhere(&self, skip: usize) -> bool {
+        for step in 1..self.shards.len() {
+            let i = (skip + step) & (self.shards.len() - 1);
+            if let Ok(mut g) = self.shards[i].0.try_write()
+                && let Some(evicted) = evict_one(&mut g)
+            {
+                drop(g);
+                drop(evicted);
+                self.len.fetch_sub(1, Ordering::AcqRel);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The slow path: the key is not in `current` of its shard.
+    #[cold]
+    fn insert_path<R>(
+        &self,
+        shard: usize,
+        key: &K,
+        now: u64,
+        rate: &SharedRate,
+        f: impl FnOnce(&GcraCell) -> R,
+    ) -> Result<R, Full> {
+        self.sweep_one(now, rate);
+        let mut attempts = 0;
+        loop {
+            let mut g = self.write(shard);
+            let dropped = self.rotate_if_due(&mut g, now, rate);
+            if let Some(cell) = g.current.get(key) {
+                return Ok(f(cell));
+            }
+            if let Some(cell) = g.previous.remove(key) {
+                let out = f(&cell);
+                g.current.insert(key.clone(), cell);
+                return Ok(out);
+            }
+            if self.reserve_slot() {
+                let cell = GcraCell::full(rate, now);
+                let out = f(&cell);
+                g.current.insert(key.clone(), cell);
+                drop(g);
+                drop(dropped);
+                return Ok(out);
+            }
+            if self.when_full == WhenFull::Reject {
+                return Err(Full);
+            }
+            // Make room by handing an evicted key's slot straight to the new one.
+            if let Some(evicted) = evict_one(&mut g) {
+                let cell = GcraCell::full(rate, now);
+                let out = f(&cell);
+                g.current.insert(key.clone(), cell);
+                drop(g);
+                drop((evicted, dropped));
+                return Ok(out);
+            }
+            drop(g);
+            drop(dropped);
+            attempts += 1;
+            if !self.evict_elsewhere(shard) && attempts > 3 {
+                return Err(Full);
+            }
+        }
+    }
+}
+
+/// Removes one key, preferring the least recently used generation.
+fn evict_one<K: Hash + Eq + Clone, S: BuildHasher>(
+    g: &mut Generations<K, S>,
+) -> Option<(K, GcraCell)> {
+    let map = if g.previous.is_empty() {
+        &mut g.current
+    } else {
+        &mut g.previous
+    };
+    let key = map.keys().next()?.clone();
+    map.remove_entry(&key)
+}
+
+impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> Store<K> for MemoryStore<K, S> {
+    #[inline]
+    fn with_cell<R>(
+        &self,
+        key: &K,
+        now: u64,
+        rate: &SharedRate,
+        f: impl FnOnce(&GcraCell) -> R,
+    ) -> Result<R, Full> {
+        let shard = self.shard_of(key);
+        {
+            let g = self.shards[shard]
+                .0
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(cell) = g.current.get(key) {
+                return Ok(f(cell));
+            }
+        }
+        self.insert_path(shard, key, now, rate, f)
+    }
+
+    fn peek_cell<R>(&self, key: &K, f: impl FnOnce(Option<&GcraCell>) -> R) -> R {
+        let g = self.shards[self.shard_of(key)]
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        f(g.current.get(key).or_else(|| g.previous.get(key)))
+    }
+
+    fn len(&self) -> usize {
+        self.len.load(Ordering::Acquire)
+    }
+
+    fn retain_recent(&self, now: u64, rate: &SharedRate) {
+        let horizon = self.horizon;
+        for shard in 0..self.shards.len() {
+            let mut g = self.write(shard);
+            let dropped = self.rotate_if_due(&mut g, now, rate);
+            let before = g.current.len() + g.previous.len();
+            let keep = |_: &K, cell: &mut GcraCell| {
+                let (gcra, tat) = cell.snapshot(rate, now);
+                gcra.full_after_nanos(tat, now) > 0 || tat.saturating_add(horizon) > now
+            };
+            g.current.retain(keep);
+            g.previous.retain(keep);
+            g.current.shrink_to_fit();
+            g.previous.shrink_to_fit();
+            let after = g.current.len() + g.previous.len();
+            drop(g);
+            drop(dropped);
+            self.len.fetch_sub(before - after, Ordering::AcqRel);
+        }
+    }
+
+    fn rate_changing(&self, now: u64, old_tolerance: u64, new_tolerance: u64) {
+        self.settle_at.fetch_max(
+            now.saturating_add(old_tolerance.max(new_tolerance)),
+            Ordering::AcqRel,
+        );
+    }
+
+    fn migrate_all(&self, now: u64, rate: &SharedRate) {
+        for shard in 0..self.shards.len() {
+            let g = self.shards[shard]
+                .0
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            for cell in g.current.values().chain(g.previous.values()) {
+                cell.migrate(rate, now);
+            }
+        }
+    }
+}
+
+/// A small keyed multiplicative hash used only to pick a shard; the maps themselves use
+/// the limiter's `BuildHasher` (random SipHash by default), so lookups stay
+/// flood-resistant.
+struct ShardHasher(u64);
+
+impl Hasher for ShardHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(26) ^ n).wrapping_mul(0xA076_1D64_78BD_642F);
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
