@@ -95,3 +95,8 @@ pub use clock::{Clock, DefaultClock, ManualClock, MonotonicClock, TokioClock};
 pub use error::{AcquireWithinError, ConfigError, ExceedsCapacity, TryAcquireError};
 pub use gcra::{Denial, Gcra, Grant};
 pub use rate::SharedRate;
+
+// The README's examples are compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
