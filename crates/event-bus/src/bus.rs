@@ -145,7 +145,7 @@ impl EventBus {
             MapEntry::Vacant(slot) => {
                 let topic = Topic::<T>::new(name, options)?;
                 patterns.retain(|sub| sub.mailbox.is_alive());
-                let tag: Arc<str> = Arc::from(name);
+                let tag = Arc::new(name.to_owned());
                 for sub in patterns.iter() {
                     if sub.type_id == TypeId::of::<T>()
                         && sub.pattern.matches(name)
@@ -212,7 +212,7 @@ impl EventBus {
             if parsed.matches(entry.key())
                 && let Some(topic) = entry.value().topic.as_any().downcast_ref::<Topic<T>>()
             {
-                let tag = Arc::clone(entry.key());
+                let tag = Arc::new(entry.key().to_string());
                 topic.core().attach(Arc::clone(&mailbox), Some(tag), last);
             }
         }

@@ -31,7 +31,7 @@ pub(crate) enum Lossless<T> {
 struct Attached<T> {
     mailbox: Arc<Mailbox<T>>,
     /// The topic name, for wildcard subscriptions (`None` for direct ones).
-    tag: Option<Arc<str>>,
+    tag: Option<Arc<String>>,
 }
 
 struct State<T> {
@@ -41,6 +41,9 @@ struct State<T> {
     closed: bool,
     /// Counters of the live direct subscribers (ring readers and mailboxes).
     subscribers: Vec<Arc<SubscriberCounters>>,
+    /// Events published, and the sum of subscribers they reached.
+    published: u64,
+    reached: u64,
 }
 
 impl<T> State<T> {
@@ -69,6 +72,8 @@ impl<T> State<T> {
 
 pub(crate) struct Core<T> {
     pub(crate) name: Arc<str>,
+    /// The capacity the topic was created with (default subscriber capacity).
+    pub(crate) capacity: usize,
     pub(crate) ring: Ring<T>,
     state: Mutex<State<T>>,
     /// Live ring readers: every publish reaches them.
@@ -83,12 +88,15 @@ impl<T: Send + Sync + 'static> Core<T> {
     pub(crate) fn new(name: Arc<str>, capacity: usize) -> Self {
         Self {
             name,
+            capacity,
             ring: Ring::new(capacity),
             state: Mutex::new(State {
                 mailboxes: Vec::new(),
                 lossless: 0,
                 closed: false,
                 subscribers: Vec::new(),
+                published: 0,
+                reached: 0,
             }),
             ring_readers: AtomicUsize::new(0),
             next_id: AtomicU64::new(0),
@@ -174,10 +182,8 @@ impl<T: Send + Sync + 'static> Core<T> {
                 state.prune();
             }
         }
-        self.counters.published.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .reached
-            .fetch_add(reached as u64, Ordering::Relaxed);
+        state.published += 1;
+        state.reached += reached as u64;
         (reached, displaced)
     }
 
@@ -216,7 +222,7 @@ impl<T: Send + Sync + 'static> Core<T> {
 
     /// Attaches a mailbox, first replaying up to `last` retained events into it. A direct
     /// mailbox (`tag == None`) attached to a closed topic is closed at once.
-    pub(crate) fn attach(&self, mailbox: Arc<Mailbox<T>>, tag: Option<Arc<str>>, last: usize) {
+    pub(crate) fn attach(&self, mailbox: Arc<Mailbox<T>>, tag: Option<Arc<String>>, last: usize) {
         let mut state = lock(&self.state);
         if state.closed {
             if tag.is_none() {
@@ -277,8 +283,12 @@ impl<T: Send + Sync + 'static> Core<T> {
 
     pub(crate) fn metrics(&self) -> TopicMetrics {
         let state = lock(&self.state);
-        self.counters
-            .snapshot(state.subscribers.iter().map(|c| &**c))
+        let mut m = self
+            .counters
+            .snapshot(state.subscribers.iter().map(|c| &**c));
+        m.published = state.published;
+        m.reached = state.reached;
+        m
     }
 
     pub(crate) fn subscriber_count(&self) -> usize {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 pub struct Event<T> {
     pub(crate) seq: u64,
     pub(crate) value: Arc<T>,
-    pub(crate) topic: Option<Arc<str>>,
+    pub(crate) topic: Option<Arc<String>>,
 }
 
 impl<T> Event<T> {
@@ -42,7 +42,7 @@ impl<T> Event<T> {
     /// ([`EventBus::subscribe_pattern`](crate::EventBus::subscribe_pattern)); `None` otherwise.
     #[must_use]
     pub fn topic(&self) -> Option<&str> {
-        self.topic.as_deref()
+        self.topic.as_deref().map(String::as_str)
     }
 }
 

@@ -3,8 +3,9 @@
 //!
 //! The publisher pushes shared `Arc<T>` handles under a per-subscriber mutex, so subscribers
 //! never contend with each other. The subscriber swaps the whole queue out under one lock and
-//! then receives from its private batch without locking. `held` counts queued plus pulled but
-//! not yet received events, so `capacity` bounds what the subscriber holds, exactly.
+//! then receives from its private batch without locking, publishing how many of the batch it
+//! has received through `consumed` (a plain store). Queued plus pulled-but-unreceived events
+//! never exceed `capacity`.
 
 use crate::error::TryRecvError;
 use crate::event::Event;
@@ -38,6 +39,10 @@ pub(crate) struct Mailbox<T> {
     /// (only publishers raise it, under the lock, so a reading below capacity stays true for
     /// the publish that follows while the topic's publish lock is held).
     held: AtomicUsize,
+    /// How many events of the pulled batch the subscriber has received (written only by it).
+    consumed: AtomicUsize,
+    /// A lossless publisher waits for room (a hint for the subscriber to release room early).
+    publisher_waiting: AtomicBool,
     /// Cleared when the subscriber is dropped, so publishers prune the mailbox.
     alive: AtomicBool,
     capacity: usize,
@@ -64,6 +69,8 @@ impl<T> Mailbox<T> {
                 publishers: Vec::new(),
             }),
             held: AtomicUsize::new(0),
+            consumed: AtomicUsize::new(0),
+            publisher_waiting: AtomicBool::new(false),
             alive: AtomicBool::new(true),
             capacity,
             overflow,
@@ -89,7 +96,7 @@ impl<T> Mailbox<T> {
             return false;
         }
         let mut displaced = None;
-        if state.queue.len() + state.in_hand >= self.capacity {
+        if self.unreceived(&state) >= self.capacity {
             match self.overflow {
                 Overflow::Lag => {
                     state.missed += 1;
@@ -118,20 +125,41 @@ impl<T> Mailbox<T> {
         true
     }
 
+    /// Queued plus pulled-but-unreceived events (never underestimated).
+    fn unreceived(&self, state: &State<T>) -> usize {
+        let consumed = self.consumed.load(Ordering::Acquire);
+        state.queue.len() + state.in_hand.saturating_sub(consumed)
+    }
+
+    /// The subscriber has received `n` events of its current batch. If a lossless publisher
+    /// waits, it is woken now rather than when the batch is used up.
+    pub(crate) fn set_consumed(&self, n: usize) {
+        self.consumed.store(n, Ordering::Release);
+        if self.publisher_waiting.load(Ordering::Relaxed) {
+            let mut state = lock(&self.state);
+            self.publisher_waiting.store(false, Ordering::Relaxed);
+            let publishers = std::mem::take(&mut state.publishers);
+            drop(state);
+            wake_all(publishers);
+        }
+    }
+
     /// For a lossless publisher: whether one more event fits. If not, registers `waiter`
     /// (made only on this slow path) to be woken when the subscriber frees room or goes away.
     pub(crate) fn has_room_or_register(&self, waiter: &dyn Fn() -> Waiter) -> bool {
-        if self.held.load(Ordering::Acquire) < self.capacity {
+        let held = self.held.load(Ordering::Acquire);
+        if held.saturating_sub(self.consumed.load(Ordering::Acquire)) < self.capacity {
             return true;
         }
         let mut state = lock(&self.state);
-        if state.closed || state.detached || state.queue.len() + state.in_hand < self.capacity {
+        if state.closed || state.detached || self.unreceived(&state) < self.capacity {
             return true;
         }
         let waiter = waiter();
         if !state.publishers.iter().any(|w| w.same_as(&waiter)) {
             state.publishers.push(waiter);
         }
+        self.publisher_waiting.store(true, Ordering::Relaxed);
         false
     }
 
@@ -147,6 +175,8 @@ impl<T> Mailbox<T> {
         debug_assert!(local.is_empty());
         let mut state = lock(&self.state);
         state.in_hand = 0;
+        self.consumed.store(0, Ordering::Release);
+        self.publisher_waiting.store(false, Ordering::Relaxed);
         if state.missed > 0 {
             let missed = std::mem::take(&mut state.missed);
             self.held.store(state.queue.len(), Ordering::Release);

@@ -46,8 +46,6 @@ impl SubscriberCounters {
 /// Per-topic counters.
 #[derive(Debug, Default)]
 pub(crate) struct TopicCounters {
-    pub(crate) published: AtomicU64,
-    pub(crate) reached: AtomicU64,
     pub(crate) rejected: AtomicU64,
     pub(crate) blocked_nanos: AtomicU64,
     /// Counts of direct subscribers that are gone.
@@ -82,8 +80,8 @@ impl TopicCounters {
         live: impl Iterator<Item = &'a SubscriberCounters>,
     ) -> TopicMetrics {
         let mut m = TopicMetrics {
-            published: self.published.load(Ordering::Relaxed),
-            reached: self.reached.load(Ordering::Relaxed),
+            published: 0,
+            reached: 0,
             delivered: self.retired.delivered.load(Ordering::Relaxed),
             lagged: self.retired.lagged.load(Ordering::Relaxed),
             dropped: self.retired.dropped.load(Ordering::Relaxed),

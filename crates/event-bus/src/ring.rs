@@ -46,7 +46,21 @@ pub(crate) struct Ring<T> {
 pub(crate) struct Cursor<T> {
     pub(crate) next: u64,
     pub(crate) capacity: u64,
-    pub(crate) local: VecDeque<Event<T>>,
+    /// Prefetched payloads of the consecutive events `next - local.len() .. next`.
+    pub(crate) local: VecDeque<Arc<T>>,
+}
+
+impl<T> Cursor<T> {
+    /// The oldest prefetched event.
+    #[inline]
+    pub(crate) fn pop(&mut self) -> Option<Event<T>> {
+        let seq = self.next - self.local.len() as u64;
+        self.local.pop_front().map(|value| Event {
+            seq,
+            value,
+            topic: None,
+        })
+    }
 }
 
 /// What a publish displaced from its slot, dropped by the caller after every lock is released.
@@ -204,50 +218,68 @@ impl<T> Ring<T> {
     /// `Err(Lagged)` moves the cursor to the oldest event it may still see and reports exactly
     /// how many it skipped; `Err(Empty)` / `Err(Closed)` when nothing is left.
     pub(crate) fn refill(&self, cursor: &mut Cursor<T>) -> Result<(), TryRecvError> {
+        let local = &mut cursor.local;
+        self.read_chunk(&mut cursor.next, cursor.capacity, usize::MAX, |_, value| {
+            local.push_back(Arc::clone(value));
+        })
+        .map(drop)
+    }
+
+    /// Hands up to `max` available events of the chunk holding `*next` to `sink`, in place,
+    /// under the chunk lock; advances `*next` past them and returns how many.
+    pub(crate) fn read_chunk(
+        &self,
+        next: &mut u64,
+        capacity: u64,
+        max: usize,
+        mut sink: impl FnMut(u64, &Arc<T>),
+    ) -> Result<usize, TryRecvError> {
         let tail = self.tail.load(Ordering::Acquire);
         let end = tail / STEP;
-        if cursor.next >= end {
+        if *next >= end {
             return Err(if tail & CLOSED != 0 {
                 TryRecvError::Closed
             } else {
                 TryRecvError::Empty
             });
         }
-        let keep = cursor.capacity.min(self.slots());
-        if end - cursor.next > keep {
-            return Err(Self::lag(cursor, end - keep));
+        let keep = capacity.min(self.slots());
+        if end - *next > keep {
+            return Err(Self::lag(next, end - keep));
         }
-        let (chunk, offset) = self.chunk_of(cursor.next);
-        let chunk_end = cursor.next - offset as u64 + (1 << self.chunk_shift);
+        let (chunk, offset) = self.chunk_of(*next);
+        let chunk_end = *next - offset as u64 + (1 << self.chunk_shift);
         let slots = lock(chunk);
-        for (slot, seq) in slots[offset..].iter().zip(cursor.next..end.min(chunk_end)) {
+        let mut count = 0;
+        for (slot, seq) in slots[offset..]
+            .iter()
+            .zip(*next..end.min(chunk_end))
+            .take(max)
+        {
             match &slot.value {
                 Some(value) if slot.seq == seq => {
-                    cursor.local.push_back(Event {
-                        seq,
-                        value: Arc::clone(value),
-                        topic: None,
-                    });
-                    cursor.next = seq + 1;
+                    sink(seq, value);
+                    *next = seq + 1;
+                    count += 1;
                 }
-                Some(_) if slot.seq > seq && cursor.local.is_empty() => {
+                Some(_) if slot.seq > seq && count == 0 => {
                     // Overwritten after `tail` was read: the writer has stored `slot.seq`, so
                     // the window of events still retained ends there.
-                    return Err(Self::lag(cursor, slot.seq + 1 - keep));
+                    return Err(Self::lag(next, slot.seq + 1 - keep));
                 }
                 _ => break,
             }
         }
-        if cursor.local.is_empty() {
+        if count == 0 {
             Err(TryRecvError::Empty)
         } else {
-            Ok(())
+            Ok(count)
         }
     }
 
-    fn lag(cursor: &mut Cursor<T>, resume: u64) -> TryRecvError {
-        let missed = resume - cursor.next;
-        cursor.next = resume;
+    fn lag(next: &mut u64, resume: u64) -> TryRecvError {
+        let missed = resume - *next;
+        *next = resume;
         TryRecvError::Lagged { missed }
     }
 }

@@ -26,6 +26,8 @@ enum Source<T: Send + Sync + 'static> {
         mailbox: Arc<Mailbox<T>>,
         core: Option<Arc<Core<T>>>,
         local: VecDeque<Event<T>>,
+        /// Events of the current batch received so far.
+        consumed: usize,
     },
 }
 
@@ -88,6 +90,7 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
                 mailbox,
                 core,
                 local: VecDeque::new(),
+                consumed: 0,
             },
             pending_lag: None,
             delivered: 0,
@@ -96,13 +99,14 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
     }
 
     /// The next event, `waiter` registered (made lazily) when there is none yet.
+    #[inline]
     fn next(&mut self, waiter: Option<&dyn Fn() -> Waiter>) -> Result<Event<T>, TryRecvError> {
         if let Some(missed) = self.pending_lag.take() {
             return Err(TryRecvError::Lagged { missed });
         }
         let result = match &mut self.source {
             Source::Ring { core, id, cursor } => loop {
-                if let Some(event) = cursor.local.pop_front() {
+                if let Some(event) = cursor.pop() {
                     break Ok(event);
                 }
                 match core.ring.refill(cursor) {
@@ -118,12 +122,12 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
                     Err(e) => break Err(e),
                 }
             },
-            Source::Mailbox { mailbox, local, .. } => match local.pop_front() {
-                Some(event) => Ok(event),
-                None => mailbox
-                    .take(local, waiter)
-                    .and_then(|()| local.pop_front().ok_or(TryRecvError::Empty)),
-            },
+            Source::Mailbox {
+                mailbox,
+                local,
+                consumed,
+                ..
+            } => pop_mailbox(mailbox, local, consumed, waiter),
         };
         if result.is_ok() {
             self.delivered += 1;
@@ -138,6 +142,7 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
     /// [`TryRecvError::Empty`] when nothing is available yet, [`TryRecvError::Lagged`] once per
     /// gap for a lagging subscriber (then receiving continues), [`TryRecvError::Closed`] when
     /// the topic is closed and everything was received.
+    #[inline]
     pub fn try_recv(&mut self) -> Result<Event<T>, TryRecvError> {
         self.next(None)
     }
@@ -198,6 +203,84 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
         Ok(added)
     }
 
+    /// Visits up to `max` available events in place, without waiting and without touching
+    /// their reference counts: `visit(seq, &event)` runs while the events' storage is locked,
+    /// so keep it short (it briefly holds back publishers of this topic). Returns how many
+    /// events were visited; they count as received. The fastest way to drain a subscriber.
+    ///
+    /// ```
+    /// # let topic = tidewater_event_bus::Topic::<u64>::new("t", Default::default()).unwrap();
+    /// let mut sub = topic.subscribe();
+    /// for i in 0..10 { topic.publish(i); }
+    /// let mut sum = 0;
+    /// assert_eq!(sub.try_recv_with(usize::MAX, |_seq, v| sum += v), Ok(10));
+    /// assert_eq!(sum, 45);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`try_recv`](Self::try_recv), when no event was visited. A lag met after some
+    /// events were visited ends the batch and is reported by the next receive.
+    pub fn try_recv_with<F>(&mut self, max: usize, mut visit: F) -> Result<usize, TryRecvError>
+    where
+        F: FnMut(u64, &T),
+    {
+        let mut visited = 0;
+        let mut result = Ok(());
+        while visited < max {
+            if let Some(missed) = self.pending_lag.take() {
+                result = Err(TryRecvError::Lagged { missed });
+                break;
+            }
+            let step = match &mut self.source {
+                Source::Ring { core, cursor, .. } => {
+                    if let Some(event) = cursor.pop() {
+                        visit(event.seq, &event);
+                        Ok(1)
+                    } else {
+                        core.ring.read_chunk(
+                            &mut cursor.next,
+                            cursor.capacity,
+                            max - visited,
+                            |seq, v| {
+                                visit(seq, v);
+                            },
+                        )
+                    }
+                }
+                Source::Mailbox {
+                    mailbox,
+                    local,
+                    consumed,
+                    ..
+                } => pop_mailbox(mailbox, local, consumed, None).map(|event| {
+                    visit(event.seq, &event);
+                    1
+                }),
+            };
+            match step {
+                Ok(n) => visited += n,
+                Err(TryRecvError::Lagged { missed }) => {
+                    self.counters.add_lagged(missed);
+                    result = Err(TryRecvError::Lagged { missed });
+                    break;
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if visited > 0 {
+            self.delivered += visited as u64;
+            self.counters.set_delivered(self.delivered);
+            if let Err(TryRecvError::Lagged { missed }) = result {
+                self.pending_lag = Some(missed);
+            }
+            return Ok(visited);
+        }
+        result.map(|()| 0)
+    }
+
     /// Blocks the current thread until the next event. For synchronous code; inside an async
     /// runtime use [`recv`](Self::recv).
     ///
@@ -219,6 +302,23 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
     pub fn metrics(&self) -> SubscriberMetrics {
         self.counters.snapshot()
     }
+}
+
+/// The next event of a mailbox subscriber: from its batch, else from a fresh batch.
+fn pop_mailbox<T>(
+    mailbox: &Mailbox<T>,
+    local: &mut VecDeque<Event<T>>,
+    consumed: &mut usize,
+    waiter: Option<&dyn Fn() -> Waiter>,
+) -> Result<Event<T>, TryRecvError> {
+    if local.is_empty() {
+        mailbox.take(local, waiter)?;
+        *consumed = 0;
+    }
+    let event = local.pop_front().ok_or(TryRecvError::Empty)?;
+    *consumed += 1;
+    mailbox.set_consumed(*consumed);
+    Ok(event)
 }
 
 impl<T: Send + Sync + 'static> futures_core::Stream for Subscriber<T> {

@@ -173,15 +173,11 @@ impl<T: Send + Sync + 'static> Topic<T> {
         }
     }
 
-    /// A subscriber with the default options: `Overflow::Lag`, capacity
-    /// [`DEFAULT_SUBSCRIBER_CAPACITY`](crate::DEFAULT_SUBSCRIBER_CAPACITY), starting now.
+    /// A subscriber with `Overflow::Lag`, the topic's capacity, starting now: the cheapest
+    /// kind, reading the topic's shared ring directly.
     #[must_use]
     pub fn subscribe(&self) -> Subscriber<T> {
-        Subscriber::from_ring(
-            Arc::clone(&self.core),
-            crate::DEFAULT_SUBSCRIBER_CAPACITY,
-            0,
-        )
+        Subscriber::from_ring(Arc::clone(&self.core), self.core.capacity, 0)
     }
 
     /// A subscriber with the given capacity, overflow policy and start position.
