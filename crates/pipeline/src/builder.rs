@@ -11,7 +11,6 @@ use std::time::Duration;
 use futures_core::Stream;
 use futures_util::FutureExt as _;
 use futures_util::future::Either;
-use futures_util::stream::{FuturesOrdered, FuturesUnordered};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -20,7 +19,7 @@ use crate::handoff::BatchQueue;
 use crate::link::{Inlet, Outlet};
 use crate::policy::{CancelMode, ErrorPolicy, Failed};
 use crate::run::{Launcher, StageCtx, StageSpec};
-use crate::stage_async::{self, OneLane, Settled};
+use crate::stage_async::{self, OneLane, OrderedLanes, Settled, UnorderedLanes};
 use crate::{source, stage_batch, stage_sync};
 
 /// The capacity of the queue after each stage unless [`Pipeline::buffer`] says otherwise.
@@ -220,7 +219,7 @@ impl<T: Send + 'static> Pipeline<T> {
             if concurrency <= 1 {
                 Either::Left(stage_async::run(inlet, outlet, ctx, 1, OneLane::new(), start))
             } else {
-                Either::Right(stage_async::run(inlet, outlet, ctx, concurrency, FuturesUnordered::new(), start))
+                Either::Right(stage_async::run(inlet, outlet, ctx, concurrency, UnorderedLanes::new(), start))
             }
         })
         .invalid_if(concurrency == 0, ConfigProblem::ZeroConcurrency)
@@ -420,7 +419,7 @@ where
     if concurrency <= 1 {
         Either::Left(stage_async::run(inlet, outlet, ctx, 1, OneLane::new(), start))
     } else {
-        Either::Right(stage_async::run(inlet, outlet, ctx, concurrency, FuturesOrdered::new(), start))
+        Either::Right(stage_async::run(inlet, outlet, ctx, concurrency, OrderedLanes::new(), start))
     }
 }
 

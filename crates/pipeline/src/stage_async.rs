@@ -38,8 +38,13 @@ pub(crate) enum Settled<U> {
 }
 
 /// Where running units live: one reusable slot, or an ordered / unordered set.
+///
+/// `start` polls a new unit once right away when that cannot break the order: a unit that
+/// finishes at once (the common case for cheap async work) then costs no allocation in a set.
 pub(crate) trait Lanes<F: Future> {
-    fn push(&mut self, unit: F);
+    /// Starts a unit: `Ready` if it finished at once (it is then not kept), else `Pending`.
+    fn start(&mut self, unit: F, cx: &mut Context<'_>) -> Poll<F::Output>;
+    /// The next finished unit (in order for ordered lanes); `Ready(None)` if none is running.
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<F::Output>>;
 }
 
@@ -53,8 +58,12 @@ impl<F> OneLane<F> {
 }
 
 impl<F: Future> Lanes<F> for OneLane<F> {
-    fn push(&mut self, unit: F) {
+    fn start(&mut self, unit: F, cx: &mut Context<'_>) -> Poll<F::Output> {
         self.0.set(Some(unit));
+        match self.poll_next(cx) {
+            Poll::Ready(Some(out)) => Poll::Ready(out),
+            Poll::Ready(None) | Poll::Pending => Poll::Pending,
+        }
     }
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
         let Some(unit) = self.0.as_mut().as_pin_mut() else {
@@ -66,21 +75,51 @@ impl<F: Future> Lanes<F> for OneLane<F> {
     }
 }
 
-impl<F: Future> Lanes<F> for FuturesOrdered<F> {
-    fn push(&mut self, unit: F) {
-        self.push_back(unit);
-    }
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
-        Pin::new(self).poll_next(cx)
+/// Order-keeping lanes: a unit is polled at once only when nothing runs before it.
+pub(crate) struct OrderedLanes<F: Future>(FuturesOrdered<Pin<Box<F>>>);
+
+impl<F: Future> OrderedLanes<F> {
+    pub(crate) fn new() -> Self {
+        Self(FuturesOrdered::new())
     }
 }
 
-impl<F: Future> Lanes<F> for FuturesUnordered<F> {
-    fn push(&mut self, unit: F) {
-        FuturesUnordered::push(self, unit);
+impl<F: Future> Lanes<F> for OrderedLanes<F> {
+    fn start(&mut self, unit: F, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let mut unit = Box::pin(unit);
+        if self.0.is_empty() {
+            if let Poll::Ready(out) = unit.as_mut().poll(cx) {
+                return Poll::Ready(out);
+            }
+        }
+        self.0.push_back(unit);
+        Poll::Pending
     }
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
-        Pin::new(self).poll_next(cx)
+        Pin::new(&mut self.0).poll_next(cx)
+    }
+}
+
+/// Completion-order lanes: every unit is polled at once.
+pub(crate) struct UnorderedLanes<F>(FuturesUnordered<Pin<Box<F>>>);
+
+impl<F: Future> UnorderedLanes<F> {
+    pub(crate) fn new() -> Self {
+        Self(FuturesUnordered::new())
+    }
+}
+
+impl<F: Future> Lanes<F> for UnorderedLanes<F> {
+    fn start(&mut self, unit: F, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let mut unit = Box::pin(unit);
+        if let Poll::Ready(out) = unit.as_mut().poll(cx) {
+            return Poll::Ready(out);
+        }
+        self.0.push(unit);
+        Poll::Pending
+    }
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
+        Pin::new(&mut self.0).poll_next(cx)
     }
 }
 
@@ -157,12 +196,20 @@ pub(crate) async fn run<T, U, F, L, S>(
     loop {
         let mut idle_since = None;
         let step = poll_fn(|cx| {
-            loop {
+            'fill: loop {
                 while running < concurrency {
                     let Some((unit, taken)) = start(&mut pending, concurrency - running) else { break };
-                    lanes.push(unit);
-                    running += 1;
-                    running_items += taken;
+                    match lanes.start(unit, cx) {
+                        Poll::Ready(settled) => {
+                            if let (_, Some(kind)) = settle(settled, &mut out, m) {
+                                return Poll::Ready(Step::Fail(kind));
+                            }
+                        }
+                        Poll::Pending => {
+                            running += 1;
+                            running_items += taken;
+                        }
+                    }
                 }
                 while running > 0 {
                     match lanes.poll_next(cx) {
@@ -173,12 +220,8 @@ pub(crate) async fn run<T, U, F, L, S>(
                             if let Some(kind) = failure {
                                 return Poll::Ready(Step::Fail(kind));
                             }
-                            while running < concurrency {
-                                let Some((unit, taken)) = start(&mut pending, concurrency - running) else { break };
-                                lanes.push(unit);
-                                running += 1;
-                                running_items += taken;
-                            }
+                            // Refill at the top of the outer loop.
+                            continue 'fill;
                         }
                         Poll::Ready(None) => running = 0,
                         Poll::Pending => break,
