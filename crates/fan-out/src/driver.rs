@@ -223,7 +223,7 @@ where
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
-            if !progressed && engine.signal().try_park(|| engine.has_work()) {
+            if !progressed && engine.signal().try_park() {
                 return Poll::Pending;
             }
         }

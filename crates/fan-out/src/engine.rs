@@ -27,8 +27,6 @@ pub(crate) trait Engine<Fut, R, E> {
         budget: &mut usize,
         out: &mut impl FnMut(usize, Outcome<R, E>),
     ) -> bool;
-    /// Whether some item was woken since the last `poll_woken`.
-    fn has_work(&self) -> bool;
     /// Stops every item: finished ones are reported with `Some`, cancelled ones with `None`.
     fn cancel_all(&mut self, out: &mut impl FnMut(usize, Option<Outcome<R, E>>));
 }

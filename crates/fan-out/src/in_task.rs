@@ -161,10 +161,6 @@ where
         progressed
     }
 
-    fn has_work(&self) -> bool {
-        self.pages.iter().any(|p| p.any())
-    }
-
     fn cancel_all(&mut self, out: &mut impl FnMut(usize, Option<Outcome<R, E>>)) {
         for id in 0..self.slots.len() {
             if self.slots[id].fut.is_some() {

@@ -34,7 +34,7 @@ enum Slot<R, E> {
 /// ```
 /// use tidewater_fan_out::{ErrorPolicy, par_fan_out};
 ///
-/// let squares = par_fan_out(0..1000u64, ErrorPolicy::FailFast, |x| Ok::<_, ()>(x * x));
+/// let squares = par_fan_out(0..1000u32, ErrorPolicy::FailFast, |x| Ok::<_, ()>(x * x));
 /// assert_eq!(squares.unwrap()[999], 998_001);
 /// ```
 pub fn par_fan_out<I, T, R, E, F>(

@@ -116,10 +116,6 @@ where
         self.collect(out)
     }
 
-    fn has_work(&self) -> bool {
-        self.inbox.has_items()
-    }
-
     fn cancel_all(&mut self, out: &mut impl FnMut(usize, Option<Outcome<R, E>>)) {
         self.collect(&mut |index, outcome| out(index, Some(outcome)));
         for entry in &mut self.handles {

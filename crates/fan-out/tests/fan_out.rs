@@ -280,7 +280,11 @@ async fn check_limit_is_reached(spawned: bool) {
         sleep(Duration::from_micros(500)).await;
         let mut samples = 0;
         while started.load(Ordering::SeqCst) < n as usize {
-            assert_eq!(running.load(Ordering::SeqCst), lim, "in flight fell below the limit");
+            assert_eq!(
+                running.load(Ordering::SeqCst),
+                lim,
+                "in flight fell below the limit"
+            );
             samples += 1;
             sleep(ms(1)).await;
         }
@@ -509,7 +513,9 @@ async fn limit_one_runs_strictly_one_at_a_time() {
 #[tokio::test(start_paused = true)]
 async fn empty_inputs_finish_immediately() {
     let fan = FanOut::new(limit(3));
-    let out = fan.run(Vec::<u32>::new(), |i| async move { Ok::<_, ()>(i) }).await;
+    let out = fan
+        .run(Vec::<u32>::new(), |i| async move { Ok::<_, ()>(i) })
+        .await;
     assert_eq!(out.unwrap(), Vec::<u32>::new());
 }
 
@@ -521,7 +527,11 @@ async fn first_ok_takes_the_first_success_and_cancels_the_rest() {
         async move {
             let _guard = guard;
             sleep(ms(d)).await;
-            if d == 10 { Err("fast but wrong") } else { Ok(d) }
+            if d == 10 {
+                Err("fast but wrong")
+            } else {
+                Ok(d)
+            }
         }
     });
     assert_eq!(first_ok(attempts).await, Ok(20));
@@ -553,7 +563,10 @@ async fn quorum_needs_k_successes_and_gives_up_early() {
 
     let too_many = quorum(3, [std::future::ready(Ok::<_, ()>(1))]).await;
     assert_eq!(too_many.unwrap_err().needed, 3);
-    assert_eq!(quorum(0, [std::future::ready(Ok::<_, ()>(1))]).await, Ok(vec![]));
+    assert_eq!(
+        quorum(0, [std::future::ready(Ok::<_, ()>(1))]).await,
+        Ok(vec![])
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -580,16 +593,23 @@ async fn hedged_starts_a_backup_after_the_delay_or_after_a_failure() {
     assert_eq!(start.elapsed(), Duration::ZERO);
 
     // Both fail.
-    let err = hedged(ms(5), || async { Err::<(), _>("no") }).await.unwrap_err();
+    let err = hedged(ms(5), || async { Err::<(), _>("no") })
+        .await
+        .unwrap_err();
     assert_eq!(err.failures.len(), 2);
 }
 
 #[test]
 fn par_fan_out_keeps_order_and_applies_policies() {
-    let out = par_fan_out((0..10_000u64).collect::<Vec<_>>(), ErrorPolicy::FailFast, |x| {
-        Ok::<_, ()>(x * 2)
-    });
-    assert_eq!(out.unwrap(), (0..10_000u64).map(|x| x * 2).collect::<Vec<_>>());
+    let out = par_fan_out(
+        (0..10_000u64).collect::<Vec<_>>(),
+        ErrorPolicy::FailFast,
+        |x| Ok::<_, ()>(x * 2),
+    );
+    assert_eq!(
+        out.unwrap(),
+        (0..10_000u64).map(|x| x * 2).collect::<Vec<_>>()
+    );
 
     let all = par_fan_out(0..100u32, ErrorPolicy::CollectAll, |x| {
         assert!(x != 50, "fifty");
@@ -600,7 +620,9 @@ fn par_fan_out_keeps_order_and_applies_policies() {
     assert!(matches!(all.failures[5], (50, ItemError::Panicked(ref m)) if m == "fifty"));
     assert_eq!(all.completed.len(), 90);
 
-    let skip = par_fan_out(0..10u32, ErrorPolicy::Skip, |x| if x < 5 { Err(()) } else { Ok(x) });
+    let skip = par_fan_out(0..10u32, ErrorPolicy::Skip, |x| {
+        if x < 5 { Err(()) } else { Ok(x) }
+    });
     assert_eq!(skip.unwrap(), vec![5, 6, 7, 8, 9]);
 
     let fast = par_fan_out(0..10_000u32, ErrorPolicy::FailFast, |x| {

@@ -1,0 +1,184 @@
+//! tidewater-fan-out against the peers users pick today: futures `buffered` /
+//! `buffer_unordered` (one task), tokio `JoinSet` + `Semaphore` (spawned) and rayon
+//! `par_iter` (CPU-bound). Same workload for each implementation in a group.
+
+use std::hint::black_box;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use futures::StreamExt;
+use rayon::prelude::*;
+use tidewater_fan_out::{ErrorPolicy, FanOut, par_fan_out};
+use tokio::runtime::{Builder, Runtime};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+const ITEMS: u64 = 100_000;
+const LIMIT: usize = 64;
+const CPU_ITEMS: u64 = 20_000;
+
+fn limit() -> NonZeroUsize {
+    NonZeroUsize::new(LIMIT).unwrap_or(NonZeroUsize::MIN)
+}
+
+fn current_thread() -> Runtime {
+    Builder::new_current_thread().build().expect("runtime")
+}
+
+fn multi_thread() -> Runtime {
+    Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("runtime")
+}
+
+fn group<'a>(c: &'a mut Criterion, name: &str, items: u64) -> BenchmarkGroup<'a, WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Elements(items));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_millis(300));
+    g.measurement_time(Duration::from_secs(2));
+    g
+}
+
+/// A trivial async item: ready on its first poll.
+async fn trivial(i: u64) -> u64 {
+    black_box(i).wrapping_mul(2)
+}
+
+/// A CPU-bound item: a few hundred nanoseconds of arithmetic.
+fn cpu(i: u64) -> u64 {
+    let mut x = i | 1;
+    for _ in 0..200 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    x
+}
+
+fn ordered(c: &mut Criterion) {
+    let rt = current_thread();
+    let mut g = group(c, "fan_out/ordered_100k", ITEMS);
+    g.bench_function("tidewater", |b| {
+        let fan = FanOut::new(limit());
+        b.iter(|| {
+            rt.block_on(async {
+                let out = fan
+                    .run(0..ITEMS, |i| async move { Ok::<_, ()>(trivial(i).await) })
+                    .await;
+                black_box(out.map(|v| v.len()).unwrap_or(0))
+            })
+        });
+    });
+    g.bench_function("futures_buffered", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let out: Vec<u64> = futures::stream::iter(0..ITEMS)
+                    .map(trivial)
+                    .buffered(LIMIT)
+                    .collect()
+                    .await;
+                black_box(out.len())
+            })
+        });
+    });
+    g.finish();
+}
+
+fn unordered(c: &mut Criterion) {
+    let rt = current_thread();
+    let mut g = group(c, "fan_out/unordered_100k", ITEMS);
+    g.bench_function("tidewater", |b| {
+        let fan = FanOut::new(limit()).unordered();
+        b.iter(|| {
+            rt.block_on(async {
+                let out = fan
+                    .run(0..ITEMS, |i| async move { Ok::<_, ()>(trivial(i).await) })
+                    .await;
+                black_box(out.map(|v| v.len()).unwrap_or(0))
+            })
+        });
+    });
+    g.bench_function("futures_buffer_unordered", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let out: Vec<u64> = futures::stream::iter(0..ITEMS)
+                    .map(trivial)
+                    .buffer_unordered(LIMIT)
+                    .collect()
+                    .await;
+                black_box(out.len())
+            })
+        });
+    });
+    g.finish();
+}
+
+fn spawned(c: &mut Criterion) {
+    let rt = multi_thread();
+    let mut g = group(c, "fan_out/spawned_100k", ITEMS);
+    g.bench_function("tidewater", |b| {
+        let fan = FanOut::new(limit()).unordered().spawned();
+        b.iter(|| {
+            rt.block_on(async {
+                let out = fan
+                    .run(0..ITEMS, |i| async move { Ok::<_, ()>(trivial(i).await) })
+                    .await;
+                black_box(out.map(|v| v.len()).unwrap_or(0))
+            })
+        });
+    });
+    g.bench_function("tokio_joinset_semaphore", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let permits = Arc::new(Semaphore::new(LIMIT));
+                let mut set = JoinSet::new();
+                let mut out = Vec::with_capacity(ITEMS as usize);
+                for i in 0..ITEMS {
+                    let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                        break;
+                    };
+                    set.spawn(async move {
+                        let r = trivial(i).await;
+                        drop(permit);
+                        r
+                    });
+                    // Reap finished tasks as we go so the set stays O(limit).
+                    while let Some(Ok(r)) = set.try_join_next() {
+                        out.push(r);
+                    }
+                }
+                while let Some(Ok(r)) = set.join_next().await {
+                    out.push(r);
+                }
+                black_box(out.len())
+            })
+        });
+    });
+    g.finish();
+}
+
+fn cpu_bound(c: &mut Criterion) {
+    let inputs: Vec<u64> = (0..CPU_ITEMS).collect();
+    let mut g = group(c, "fan_out/cpu_20k", CPU_ITEMS);
+    g.bench_function("tidewater", |b| {
+        b.iter(|| {
+            let out = par_fan_out(&inputs[..], ErrorPolicy::FailFast, |&i| Ok::<_, ()>(cpu(i)));
+            black_box(out.map(|v| v.len()).unwrap_or(0))
+        });
+    });
+    g.bench_function("rayon_par_iter", |b| {
+        b.iter(|| {
+            let out: Vec<u64> = inputs.par_iter().map(|&i| cpu(i)).collect();
+            black_box(out.len())
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, ordered, unordered, spawned, cpu_bound);
+criterion_main!(benches);
