@@ -174,7 +174,7 @@ impl ConcurrencyLimiter {
     /// A permit if one is free now. Never overtakes queued waiters.
     #[must_use]
     pub fn try_acquire(&self) -> Option<Permit<'_>> {
-        self.permits.try_acquire().then_some(Permit {
+        self.permits.try_acquire().then(|| Permit {
             permits: &self.permits,
         })
     }

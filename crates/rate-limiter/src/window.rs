@@ -275,7 +275,7 @@ mod tests {
         let c = WindowCounter::new(WindowKind::Sliding, 10, 1_000_000);
         assert!(c.try_take(0, 10).allowed);
         // At 1.5 s the previous window counts half: 5 used, 5 free.
-        assert_eq!(c.peek(SEC + SEC / 2, 1).remaining, 5);
+        assert_eq!(c.peek(SEC + SEC / 2, 0).remaining, 5);
         assert!(c.try_take(SEC + SEC / 2, 5).allowed);
         let denied = c.try_take(SEC + SEC / 2, 1);
         // 10 * (1 - x) + 5 + 1 <= 10  ->  x >= 0.6: 100 ms later.
