@@ -257,7 +257,7 @@ impl<C: Clock> RateLimiter<C> {
         let mut current = self.quota.lock().unwrap_or_else(PoisonError::into_inner);
         match &self.engine {
             Engine::Gcra(bucket) => {
-                bucket.set_limits(quota.burst(), quota.tokens(), quota.period())?
+                bucket.set_limits(quota.burst(), quota.tokens(), quota.period())?;
             }
             Engine::Window(w) => {
                 let (limit, micros) = quota.window_params()?;

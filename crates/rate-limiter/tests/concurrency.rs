@@ -142,9 +142,9 @@ async fn adaptive_never_exceeds_its_limit_or_ceiling() {
                     tokio::task::yield_now().await;
                     in_flight.fetch_sub(1, Ordering::SeqCst);
                     if (t + i) % 7 == 0 {
-                        permit.dropped()
+                        permit.dropped();
                     } else {
-                        permit.success()
+                        permit.success();
                     }
                 }
             })

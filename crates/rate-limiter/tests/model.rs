@@ -27,7 +27,7 @@ fn ops(max_step: u64, max_n: u32) -> impl Strategy<Value = Vec<Op>> {
     )
 }
 
-/// The answer both sides give: Ok, Err(Some(retry_after ns)), or Err(None) for "never".
+/// The answer both sides give: `Ok`, `Err(Some(retry_after_ns))`, or `Err(None)` for "never".
 type Answer = Result<(), Option<u64>>;
 
 fn answer(r: Result<(), CheckError>) -> Answer {
@@ -129,9 +129,9 @@ impl WindowModel {
         while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
             if self.fits(mid, n) {
-                hi = mid
+                hi = mid;
             } else {
-                lo = mid
+                lo = mid;
             }
         }
         Err(Some(hi - now))

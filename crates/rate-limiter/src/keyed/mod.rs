@@ -137,7 +137,7 @@ impl<C: Clock, S: BuildHasher + Clone> KeyedBuilder<C, S> {
         }
     }
 
-    /// The hasher of the key tables (default: randomly seeded SipHash, flood-resistant).
+    /// The hasher of the key tables (default: randomly seeded `SipHash`, flood-resistant).
     pub fn hasher<S2: BuildHasher + Clone>(self, hasher: S2) -> KeyedBuilder<C, S2> {
         KeyedBuilder {
             quota: self.quota,

@@ -376,7 +376,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> Store<K> for MemoryStore<K, S
 }
 
 /// A small keyed multiplicative hash used only to pick a shard; the maps themselves use
-/// the limiter's `BuildHasher` (random SipHash by default), so lookups stay
+/// the limiter's `BuildHasher` (random `SipHash` by default), so lookups stay
 /// flood-resistant.
 struct ShardHasher(u64);
 
