@@ -48,7 +48,9 @@ fn nz(n: u32) -> NonZeroU32 {
 }
 
 fn tide_fast() -> Quota {
-    Quota::per_second(FAST_PER_SEC).and_then(|q| q.allow_burst(BURST)).expect("valid quota")
+    Quota::per_second(FAST_PER_SEC)
+        .and_then(|q| q.allow_burst(BURST))
+        .expect("valid quota")
 }
 
 fn gov_fast() -> governor::Quota {
@@ -105,7 +107,9 @@ fn keyed_10k(c: &mut Criterion) {
 fn concurrency(c: &mut Criterion) {
     let mut group = c.benchmark_group("rate_limiter/concurrency");
     group.throughput(Throughput::Elements(1));
-    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     let tide = ConcurrencyLimiter::new(16).expect("valid limit");
     group.bench_function("tidewater", |b| {
         b.iter_custom(|iters| {
@@ -151,7 +155,9 @@ fn memory_per_key(_: &mut Criterion) {
         let gov = governor::RateLimiter::dashmap(gov_fast());
         let g = bytes_per_key(n, |k| assert!(gov.check_key(&k).is_ok()));
         drop(gov);
-        println!("rate_limiter/memory_per_key/{n}: tidewater {t:.1} B, governor {g:.1} B (beyond the 8-byte key)");
+        println!(
+            "rate_limiter/memory_per_key/{n}: tidewater {t:.1} B, governor {g:.1} B (beyond the 8-byte key)"
+        );
     }
 }
 

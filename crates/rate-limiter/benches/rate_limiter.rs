@@ -8,7 +8,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tidewater_rate_limiter::{Algorithm, ConcurrencyLimiter, KeyedRateLimiter, Quota, RateLimiter};
 
 fn fast() -> Quota {
-    Quota::per_second(1_000_000_000).and_then(|q| q.allow_burst(1_000_000)).expect("valid quota")
+    Quota::per_second(1_000_000_000)
+        .and_then(|q| q.allow_burst(1_000_000))
+        .expect("valid quota")
 }
 
 fn checks(c: &mut Criterion) {
@@ -30,7 +32,9 @@ fn keyed(c: &mut Criterion) {
     let mut group = c.benchmark_group("rate_limiter/keyed");
     group.throughput(Throughput::Elements(1));
     let limiter = KeyedRateLimiter::<u64>::new(fast());
-    group.bench_function("hot_key", |b| b.iter(|| black_box(limiter.check_key(&7)).is_ok()));
+    group.bench_function("hot_key", |b| {
+        b.iter(|| black_box(limiter.check_key(&7)).is_ok())
+    });
     let mut next = 0u64;
     group.bench_function("new_key", |b| {
         b.iter(|| {
@@ -45,7 +49,9 @@ fn permits(c: &mut Criterion) {
     let mut group = c.benchmark_group("rate_limiter/permit");
     group.throughput(Throughput::Elements(1));
     let limiter = ConcurrencyLimiter::new(4).expect("valid limit");
-    group.bench_function("try_acquire_release", |b| b.iter(|| drop(black_box(limiter.try_acquire()))));
+    group.bench_function("try_acquire_release", |b| {
+        b.iter(|| drop(black_box(limiter.try_acquire())))
+    });
     group.finish();
 }
 
