@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures_util::FutureExt;
@@ -19,25 +19,37 @@ use crate::shared::{FailurePolicy, Shared};
 use crate::signal::ShutdownSignal;
 use crate::table::{Entry, Key, Table};
 
-pub(crate) struct Tasks {
+/// One lock-protected part of a scope's task table. Tasks are spread over several shards so
+/// the spawning thread and the workers finishing tasks rarely meet on the same lock.
+pub(crate) struct Shard {
     table: Table,
     /// No task may start any more: the scope was cancelled.
     closed: bool,
-    /// The deadline passed: anything that still slips in is aborted at once.
-    aborting: bool,
-    idle_waiter: bool,
-    records: Vec<TaskReport>,
+    records: Vec<(Instant, TaskReport)>,
     completed_before_trigger: u64,
-    early_failures: usize,
     records_dropped: u64,
+}
+
+/// Keeps each shard's lock on its own cache line.
+#[repr(align(128))]
+struct Padded(Mutex<Shard>);
+
+const SHARDS: usize = 16;
+
+thread_local! {
+    static NEXT_SHARD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 pub(crate) struct ScopeShared {
     pub(crate) path: String,
     pub(crate) shared: Arc<Shared>,
     cancelled: AtomicBool,
+    closed: AtomicBool,
     token: CancellationToken,
-    tasks: Mutex<Tasks>,
+    shards: Box<[Padded]>,
+    live: AtomicUsize,
+    idle_waiter: AtomicBool,
+    early_failures: AtomicUsize,
     idle: Notify,
 }
 
@@ -70,23 +82,35 @@ impl ScopeShared {
             path,
             shared,
             cancelled: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             token,
-            tasks: Mutex::new(Tasks {
-                table: Table::default(),
-                closed: false,
-                aborting: false,
-                idle_waiter: false,
-                records: Vec::new(),
-                completed_before_trigger: 0,
-                early_failures: 0,
-                records_dropped: 0,
-            }),
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Padded(Mutex::new(Shard {
+                        table: Table::default(),
+                        closed: false,
+                        records: Vec::new(),
+                        completed_before_trigger: 0,
+                        records_dropped: 0,
+                    }))
+                })
+                .collect(),
+            live: AtomicUsize::new(0),
+            idle_waiter: AtomicBool::new(false),
+            early_failures: AtomicUsize::new(0),
             idle: Notify::new(),
         }
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Tasks> {
-        self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
+    fn shard(&self, index: usize) -> MutexGuard<'_, Shard> {
+        self.shards[index]
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn each_shard(&self) -> impl Iterator<Item = MutexGuard<'_, Shard>> {
+        (0..self.shards.len()).map(|i| self.shard(i))
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
@@ -98,19 +122,26 @@ impl ScopeShared {
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.lock().closed
+        self.closed.load(Ordering::Acquire)
     }
 
-    /// Refuse new work unless the scope is open; used before registering a child scope.
-    pub(crate) fn ensure_open(&self, tasks: &Tasks) -> Result<(), SpawnError> {
-        if tasks.closed {
-            Err(SpawnError::ScopeClosed {
-                scope: self.path.clone(),
-                phase: self.shared.core.phase(),
-            })
-        } else {
-            Ok(())
+    fn closed_error(&self) -> SpawnError {
+        SpawnError::ScopeClosed {
+            scope: self.path.clone(),
+            phase: self.shared.core.phase(),
         }
+    }
+
+    /// Run `register` while this scope provably stays open (its first shard is locked, and
+    /// [`cancel`](Self::cancel) closes that shard first).
+    pub(crate) fn while_open<T>(&self, register: impl FnOnce() -> T) -> Result<T, SpawnError> {
+        let first = self.shard(0);
+        if first.closed {
+            return Err(self.closed_error());
+        }
+        let value = register();
+        drop(first);
+        Ok(value)
     }
 
     pub(crate) fn spawn<F, Fut>(
@@ -126,36 +157,42 @@ impl ScopeShared {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return Err(SpawnError::NoRuntime);
         };
-        let key = {
-            let mut tasks = self.lock();
-            self.ensure_open(&tasks)?;
-            tasks.table.insert(Entry {
-                name,
-                started: Instant::now(),
-                abort: None,
-            })
-        };
+        let index = NEXT_SHARD.with(|next| {
+            let index = next.get();
+            next.set((index + 1) % SHARDS);
+            index
+        });
+        // The shard stays locked across the spawn so the entry gets its handle in one critical
+        // section; the task's own `finish` locks the same shard, but consecutive spawns use
+        // different shards, so a worker rarely waits here.
+        let mut shard = self.shard(index);
+        if shard.closed {
+            return Err(self.closed_error());
+        }
+        self.live.fetch_add(1, Ordering::SeqCst);
+        let key = shard.table.insert(Entry {
+            name,
+            started: Instant::now(),
+            abort: None,
+        });
         let scope = Arc::clone(self);
         let signal = ShutdownSignal::new(Arc::clone(self));
         let handle = runtime.spawn(async move {
             let outcome = run_caught(async move { task(signal).await }).await;
-            scope.finish(key, outcome);
+            scope.finish(index, key, outcome);
         });
-        let mut tasks = self.lock();
-        if let Some(entry) = tasks.table.get_mut(key) {
-            entry.abort = Some(handle.abort_handle());
-        } else if tasks.aborting {
-            // The deadline removed (and reported) the entry before its handle was stored.
-            handle.abort();
+        if let Some(entry) = shard.table.get_mut(key) {
+            entry.abort = Some(handle);
         }
         Ok(())
     }
 
-    fn finish(&self, key: Key, outcome: Outcome) {
-        let ended = Instant::now();
+    fn finish(&self, index: usize, key: Key, outcome: Outcome) {
         let triggered = self.shared.core.is_triggered();
-        let mut tasks = self.lock();
-        let Some(entry) = tasks.table.remove(key) else {
+        // Tasks that complete before the trigger are only counted: skip the clock read.
+        let ended = (triggered || outcome.is_failure()).then(Instant::now);
+        let mut shard = self.shard(index);
+        let Some(entry) = shard.table.remove(key) else {
             return; // aborted at the deadline, already reported
         };
         let policy = self.shared.config.failure_policy;
@@ -172,30 +209,29 @@ impl ScopeShared {
                 _ => String::new(),
             },
         });
-        let line = TaskReport {
-            name: entry.name,
-            scope: self.path.clone(),
-            elapsed: ended.saturating_duration_since(entry.started),
-            outcome,
-        };
-        if triggered {
-            tasks.records.push(line);
-        } else if line.outcome.is_failure() {
-            if tasks.early_failures < self.shared.config.failure_records_per_scope {
-                tasks.early_failures += 1;
-                tasks.records.push(line);
+        if triggered || outcome.is_failure() {
+            let keep = triggered
+                || self.early_failures.fetch_add(1, Ordering::Relaxed)
+                    < self.shared.config.failure_records_per_scope;
+            if let (true, Some(ended)) = (keep, ended) {
+                let line = TaskReport {
+                    name: entry.name,
+                    scope: self.path.clone(),
+                    elapsed: ended.saturating_duration_since(entry.started),
+                    outcome,
+                };
+                shard.records.push((ended, line));
             } else {
-                tasks.records_dropped += 1;
+                shard.records_dropped += 1;
             }
         } else {
-            tasks.completed_before_trigger += 1;
+            shard.completed_before_trigger += 1;
         }
-        let wake = tasks.idle_waiter && tasks.table.live() == 0;
-        if wake {
-            tasks.idle_waiter = false;
-        }
-        drop(tasks);
-        if wake {
+        drop(shard);
+        // SeqCst pairs with `idle`: either the waiter sees live == 0, or we see its flag.
+        if self.live.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.idle_waiter.swap(false, Ordering::SeqCst)
+        {
             self.idle.notify_waiters();
         }
         if let Some(reason) = trigger {
@@ -209,12 +245,9 @@ impl ScopeShared {
             let notified = self.idle.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            {
-                let mut tasks = self.lock();
-                if tasks.table.live() == 0 {
-                    return;
-                }
-                tasks.idle_waiter = true;
+            self.idle_waiter.store(true, Ordering::SeqCst);
+            if self.live.load(Ordering::SeqCst) == 0 {
+                return;
             }
             notified.await;
         }
@@ -222,7 +255,10 @@ impl ScopeShared {
 
     /// Close the scope to new tasks and signal its tasks.
     pub(crate) fn cancel(&self) {
-        self.lock().closed = true;
+        self.closed.store(true, Ordering::Release);
+        for mut shard in self.each_shard() {
+            shard.closed = true;
+        }
         self.cancelled.store(true, Ordering::Release);
         self.token.cancel();
     }
@@ -231,62 +267,73 @@ impl ScopeShared {
     pub(crate) fn abort_all(&self) {
         self.cancel();
         let now = Instant::now();
-        let mut tasks = self.lock();
-        tasks.aborting = true;
-        for entry in tasks.table.drain() {
-            if let Some(handle) = &entry.abort {
-                handle.abort();
+        let mut aborted = 0;
+        for mut shard in self.each_shard() {
+            for entry in shard.table.drain() {
+                if let Some(handle) = &entry.abort {
+                    handle.abort();
+                }
+                let line = TaskReport {
+                    name: entry.name,
+                    scope: self.path.clone(),
+                    outcome: Outcome::Aborted,
+                    elapsed: now.saturating_duration_since(entry.started),
+                };
+                shard.records.push((now, line));
+                aborted += 1;
             }
-            let line = TaskReport {
-                name: entry.name,
-                scope: self.path.clone(),
-                outcome: Outcome::Aborted,
-                elapsed: now.saturating_duration_since(entry.started),
-            };
-            tasks.records.push(line);
         }
-        let wake = tasks.idle_waiter;
-        tasks.idle_waiter = false;
-        drop(tasks);
-        if wake {
+        if aborted > 0
+            && self.live.fetch_sub(aborted, Ordering::SeqCst) == aborted
+            && self.idle_waiter.swap(false, Ordering::SeqCst)
+        {
             self.idle.notify_waiters();
         }
     }
 
     /// Abort without reporting (the coordinator is gone, nobody will read a report).
     pub(crate) fn abort_silently(&self) {
-        let mut tasks = self.lock();
-        tasks.closed = true;
-        tasks.aborting = true;
-        for entry in tasks.table.drain() {
-            if let Some(handle) = entry.abort {
-                handle.abort();
+        self.closed.store(true, Ordering::Release);
+        for mut shard in self.each_shard() {
+            shard.closed = true;
+            for entry in shard.table.drain() {
+                if let Some(handle) = entry.abort {
+                    handle.abort();
+                }
             }
         }
     }
 
     pub(crate) fn live(&self) -> usize {
-        self.lock().table.live()
+        self.live.load(Ordering::Acquire)
     }
 
     pub(crate) fn running(&self, now: Instant, out: &mut Vec<RunningTask>) {
-        let tasks = self.lock();
         let start = out.len();
-        out.extend(tasks.table.iter().map(|e| RunningTask {
-            scope: self.path.clone(),
-            name: e.name.clone(),
-            running_for: now.saturating_duration_since(e.started),
-        }));
+        for shard in self.each_shard() {
+            out.extend(shard.table.iter().map(|e| RunningTask {
+                scope: self.path.clone(),
+                name: e.name.clone(),
+                running_for: now.saturating_duration_since(e.started),
+            }));
+        }
         out[start..].sort_by_key(|t| std::cmp::Reverse(t.running_for));
     }
 
-    /// Move this scope's report lines and counters out.
+    /// Move this scope's report lines (in the order the tasks ended) and counters out.
     pub(crate) fn take_records(&self) -> (Vec<TaskReport>, u64, u64) {
-        let mut tasks = self.lock();
+        let mut lines = Vec::new();
+        let (mut completed, mut dropped) = (0, 0);
+        for mut shard in self.each_shard() {
+            lines.append(&mut shard.records);
+            completed += shard.completed_before_trigger;
+            dropped += shard.records_dropped;
+        }
+        lines.sort_by_key(|(ended, _)| *ended);
         (
-            std::mem::take(&mut tasks.records),
-            tasks.completed_before_trigger,
-            tasks.records_dropped,
+            lines.into_iter().map(|(_, line)| line).collect(),
+            completed,
+            dropped,
         )
     }
 }

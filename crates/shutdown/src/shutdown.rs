@@ -406,19 +406,19 @@ impl Scope {
     /// # Errors
     /// [`SpawnError::ScopeClosed`] once this scope was cancelled.
     pub fn scope(&self, name: &str) -> Result<Scope, SpawnError> {
-        let parent = self.scope.lock();
-        self.scope.ensure_open(&parent)?;
-        let child = Arc::new(ScopeShared::new(
-            format!("{}/{name}", self.scope.path),
-            Arc::clone(&self.inner.shared),
-            self.scope.token().child_token(),
-        ));
-        self.inner
-            .scopes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Arc::clone(&child));
-        drop(parent);
+        let child = self.scope.while_open(|| {
+            let child = Arc::new(ScopeShared::new(
+                format!("{}/{name}", self.scope.path),
+                Arc::clone(&self.inner.shared),
+                self.scope.token().child_token(),
+            ));
+            self.inner
+                .scopes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(Arc::clone(&child));
+            child
+        })?;
         Ok(Scope {
             inner: Arc::clone(&self.inner),
             scope: child,

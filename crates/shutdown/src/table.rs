@@ -6,13 +6,13 @@
 
 use std::borrow::Cow;
 
-use tokio::task::AbortHandle;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub(crate) struct Entry {
     pub(crate) name: Cow<'static, str>,
     pub(crate) started: Instant,
-    pub(crate) abort: Option<AbortHandle>,
+    pub(crate) abort: Option<JoinHandle<()>>,
 }
 
 struct Slot {
@@ -77,6 +77,7 @@ impl Table {
         Some(entry)
     }
 
+    #[cfg(test)]
     pub(crate) fn live(&self) -> usize {
         self.live
     }
