@@ -1,6 +1,7 @@
 //! tidewater-fan-out against the peers users pick today: futures `buffered` /
 //! `buffer_unordered` (one task), tokio `JoinSet` + `Semaphore` (spawned) and rayon
 //! `par_iter` (CPU-bound). Same workload for each implementation in a group.
+#![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use std::hint::black_box;
 use std::num::NonZeroUsize;

@@ -54,6 +54,15 @@ pub use gather::{NotEnough, first_ok, hedged, quorum};
 pub use inputs::{InputSource, IntoInputs, IterInputs, StreamInputs, from_stream};
 pub use par::par_fan_out;
 
+// The README's and the guide's examples are compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/fan-out.md")]
+struct GuideDoctests;
+
 /// The tokio-free core, public only for the loom models in `tests/loom.rs`. Not a stable
 /// API.
 #[doc(hidden)]
