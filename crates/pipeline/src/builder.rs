@@ -80,14 +80,25 @@ pub struct Pipeline<T> {
 impl<T> fmt::Debug for Pipeline<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pipeline")
-            .field("stages", &self.specs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>())
+            .field(
+                "stages",
+                &self
+                    .specs
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .field("cancel", &self.cancel.as_ref().map(|c| c.1))
             .finish_non_exhaustive()
     }
 }
 
 fn source_spec() -> Vec<StageSpec> {
-    vec![StageSpec { name: "source".to_owned(), kind: "source", capacity: DEFAULT_BUFFER }]
+    vec![StageSpec {
+        name: "source".to_owned(),
+        kind: "source",
+        capacity: DEFAULT_BUFFER,
+    }]
 }
 
 impl<T: Send + 'static> Pipeline<T> {
@@ -102,12 +113,20 @@ impl<T: Send + 'static> Pipeline<T> {
             l.spawn(0, task);
             queue
         });
-        Self { launch, specs: source_spec(), cancel: None, invalid: None }
+        Self {
+            launch,
+            specs: source_spec(),
+            cancel: None,
+            invalid: None,
+        }
     }
 
     /// A pipeline over the items of an iterator. The iterator runs in the source task, so it
     /// should not block for long (wrap blocking input in [`from_receiver`](Self::from_receiver)).
-    #[allow(clippy::should_implement_trait, reason = "the iterator must be Send + 'static, which FromIterator cannot require")]
+    #[allow(
+        clippy::should_implement_trait,
+        reason = "the iterator must be Send + 'static, which FromIterator cannot require"
+    )]
     pub fn from_iter<I>(iter: I) -> Self
     where
         I: IntoIterator<Item = T>,
@@ -141,7 +160,11 @@ impl<T: Send + 'static> Pipeline<T> {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let index = self.specs.len();
-        self.specs.push(StageSpec { name: format!("{kind}#{index}"), kind, capacity: DEFAULT_BUFFER });
+        self.specs.push(StageSpec {
+            name: format!("{kind}#{index}"),
+            kind,
+            capacity: DEFAULT_BUFFER,
+        });
         let prev = self.launch;
         let launch = Box::new(move |l: &mut Launcher| {
             let upstream = prev(l);
@@ -152,7 +175,12 @@ impl<T: Send + 'static> Pipeline<T> {
             l.spawn(index, task);
             queue
         });
-        Pipeline { launch, specs: self.specs, cancel: self.cancel, invalid: self.invalid }
+        Pipeline {
+            launch,
+            specs: self.specs,
+            cancel: self.cancel,
+            invalid: self.invalid,
+        }
     }
 
     fn invalid_if(mut self, bad: bool, problem: ConfigProblem) -> Self {
@@ -217,9 +245,23 @@ impl<T: Send + 'static> Pipeline<T> {
                 Some((unit, 1))
             };
             if concurrency <= 1 {
-                Either::Left(stage_async::run(inlet, outlet, ctx, 1, OneLane::new(), start))
+                Either::Left(stage_async::run(
+                    inlet,
+                    outlet,
+                    ctx,
+                    1,
+                    OneLane::new(),
+                    start,
+                ))
             } else {
-                Either::Right(stage_async::run(inlet, outlet, ctx, concurrency, UnorderedLanes::new(), start))
+                Either::Right(stage_async::run(
+                    inlet,
+                    outlet,
+                    ctx,
+                    concurrency,
+                    UnorderedLanes::new(),
+                    start,
+                ))
             }
         })
         .invalid_if(concurrency == 0, ConfigProblem::ZeroConcurrency)
@@ -250,11 +292,19 @@ impl<T: Send + 'static> Pipeline<T> {
                         match catch_unwind(AssertUnwindSafe(|| f(item))) {
                             Ok(u) => outs.push(u),
                             Err(payload) => {
-                                return Settled::Chunk { outs, panic: Some(panic_message(&*payload)), dropped: items.len() };
+                                return Settled::Chunk {
+                                    outs,
+                                    panic: Some(panic_message(&*payload)),
+                                    dropped: items.len(),
+                                };
                             }
                         }
                     }
-                    Settled::Chunk { outs, panic: None, dropped: 0 }
+                    Settled::Chunk {
+                        outs,
+                        panic: None,
+                        dropped: 0,
+                    }
                 });
                 let unit = job.map(move |joined| {
                     joined.unwrap_or_else(|e| Settled::Chunk {
@@ -277,7 +327,12 @@ impl<T: Send + 'static> Pipeline<T> {
     ///
     /// `T: Clone` is needed to hand the failed item to a dead-letter channel; the item is cloned
     /// only under [`ErrorPolicy::DeadLetter`] (wrap large items in an `Arc`).
-    pub fn try_map<U, E, F, Fut>(self, concurrency: usize, policy: ErrorPolicy<T, E>, mut f: F) -> Pipeline<U>
+    pub fn try_map<U, E, F, Fut>(
+        self,
+        concurrency: usize,
+        policy: ErrorPolicy<T, E>,
+        mut f: F,
+    ) -> Pipeline<U>
     where
         T: Clone,
         U: Send + 'static,
@@ -292,7 +347,9 @@ impl<T: Send + 'static> Pipeline<T> {
                 let on_error = match &policy {
                     ErrorPolicy::FailFast => OnError::FailFast,
                     ErrorPolicy::Skip => OnError::Skip,
-                    ErrorPolicy::DeadLetter(tx) => OnError::DeadLetter(tx.clone(), item.clone(), stage.clone()),
+                    ErrorPolicy::DeadLetter(tx) => {
+                        OnError::DeadLetter(tx.clone(), item.clone(), stage.clone())
+                    }
                 };
                 let unit = guarded(&mut f, item, move |result| match result {
                     Ok(u) => Either::Left(emit(u)),
@@ -373,8 +430,10 @@ impl<T: Send + 'static> Pipeline<T> {
     /// whatever is available at once), and at the end of input. `max_items == 0` makes the run fail
     /// with [`ConfigProblem::ZeroBatchSize`]. In the report, `emitted` counts batches.
     pub fn batch(self, max_items: usize, max_wait: Duration) -> Pipeline<Vec<T>> {
-        self.stage("batch", move |inlet, outlet, ctx| stage_batch::run(inlet, outlet, ctx, max_items, max_wait))
-            .invalid_if(max_items == 0, ConfigProblem::ZeroBatchSize)
+        self.stage("batch", move |inlet, outlet, ctx| {
+            stage_batch::run(inlet, outlet, ctx, max_items, max_wait)
+        })
+        .invalid_if(max_items == 0, ConfigProblem::ZeroBatchSize)
     }
 
     /// Paces items through a shared token bucket: one token per item, waiting FIFO-fair for it.
@@ -417,15 +476,33 @@ where
     S: FnMut(&mut VecDeque<T>, usize) -> Option<(F, usize)>,
 {
     if concurrency <= 1 {
-        Either::Left(stage_async::run(inlet, outlet, ctx, 1, OneLane::new(), start))
+        Either::Left(stage_async::run(
+            inlet,
+            outlet,
+            ctx,
+            1,
+            OneLane::new(),
+            start,
+        ))
     } else {
-        Either::Right(stage_async::run(inlet, outlet, ctx, concurrency, OrderedLanes::new(), start))
+        Either::Right(stage_async::run(
+            inlet,
+            outlet,
+            ctx,
+            concurrency,
+            OrderedLanes::new(),
+            start,
+        ))
     }
 }
 
 /// Calls `f(item)` and awaits its future, turning a panic in either into `Settled::Panicked`;
 /// `done` turns the output into the unit's end.
-fn guarded<T, F, Fut, D, DF, U>(f: &mut F, item: T, done: D) -> impl Future<Output = Settled<U>> + use<T, F, Fut, D, DF, U>
+fn guarded<T, F, Fut, D, DF, U>(
+    f: &mut F,
+    item: T,
+    done: D,
+) -> impl Future<Output = Settled<U>> + use<T, F, Fut, D, DF, U>
 where
     F: FnMut(T) -> Fut,
     Fut: Future,

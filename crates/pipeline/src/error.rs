@@ -88,14 +88,20 @@ impl fmt::Display for PipelineErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::StageFailed { stage, source } => write!(f, "stage `{stage}` failed: {source}"),
-            Self::StagePanicked { stage, message } => write!(f, "stage `{stage}` panicked: {message}"),
+            Self::StagePanicked { stage, message } => {
+                write!(f, "stage `{stage}` panicked: {message}")
+            }
             Self::DeadLetterClosed { stage } => write!(
                 f,
                 "stage `{stage}`: the dead-letter receiver was dropped; keep it alive for the whole run"
             ),
-            Self::SinkClosed => f.write_str("the sink's receiver was dropped before the pipeline finished"),
+            Self::SinkClosed => {
+                f.write_str("the sink's receiver was dropped before the pipeline finished")
+            }
             Self::InvalidConfig { stage, problem } => write!(f, "stage `{stage}`: {problem}"),
-            Self::NoRuntime => f.write_str("a pipeline runs its stages as tokio tasks; start it inside a tokio runtime"),
+            Self::NoRuntime => f.write_str(
+                "a pipeline runs its stages as tokio tasks; start it inside a tokio runtime",
+            ),
         }
     }
 }
@@ -111,7 +117,10 @@ pub struct PipelineError {
 
 impl PipelineError {
     pub(crate) fn new(kind: PipelineErrorKind, report: PipelineReport) -> Self {
-        Self { kind, report: Box::new(report) }
+        Self {
+            kind,
+            report: Box::new(report),
+        }
     }
 
     /// What went wrong.
@@ -145,7 +154,9 @@ impl PipelineError {
 
 impl fmt::Debug for PipelineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PipelineError").field("kind", &self.kind).finish_non_exhaustive()
+        f.debug_struct("PipelineError")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
     }
 }
 

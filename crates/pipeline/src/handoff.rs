@@ -82,7 +82,9 @@ impl<T> BatchQueue<T> {
     fn lock(&self) -> MutexGuard<'_, State<T>> {
         // A poisoned lock only means a panic elsewhere while holding it; the state itself is
         // always consistent between statements, so keep going.
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The capacity in items.
@@ -130,7 +132,12 @@ impl<T> BatchQueue<T> {
 
     /// Appends up to `max` items to `out`. `Ready(Some(n))` with `n >= 1`; `Ready(None)` once the
     /// queue is closed and empty, or aborted; otherwise `Pending` with the consumer waker stored.
-    pub fn poll_pop(&self, cx: &mut Context<'_>, max: usize, out: &mut Vec<T>) -> Poll<Option<usize>> {
+    pub fn poll_pop(
+        &self,
+        cx: &mut Context<'_>,
+        max: usize,
+        out: &mut Vec<T>,
+    ) -> Poll<Option<usize>> {
         match self.pop_inner(Some(cx), max, out) {
             Ok(n) => Poll::Ready(Some(n)),
             Err(true) => Poll::Ready(None),
@@ -139,22 +146,31 @@ impl<T> BatchQueue<T> {
     }
 
     /// `Ok(n)` items popped, or `Err(finished)` when there was nothing to pop.
-    fn pop_inner(&self, cx: Option<&mut Context<'_>>, max: usize, out: &mut Vec<T>) -> Result<usize, bool> {
+    fn pop_inner(
+        &self,
+        cx: Option<&mut Context<'_>>,
+        max: usize,
+        out: &mut Vec<T>,
+    ) -> Result<usize, bool> {
         let (n, wake) = {
             let mut st = self.lock();
             let n = max.max(1).min(st.items.len());
             if n == 0 {
                 let finished = st.closed || st.aborted;
-                if let Some(cx) = cx {
-                    if !finished {
-                        store_waker(&mut st.consumer, cx);
-                    }
+                if let Some(cx) = cx
+                    && !finished
+                {
+                    store_waker(&mut st.consumer, cx);
                 }
                 return Err(finished);
             }
             out.extend(st.items.drain(..n));
             st.counts.popped += n as u64;
-            let wake = if st.items.len() <= self.low_water { st.producer.take() } else { None };
+            let wake = if st.items.len() <= self.low_water {
+                st.producer.take()
+            } else {
+                None
+            };
             (n, wake)
         };
         if let Some(w) = wake {

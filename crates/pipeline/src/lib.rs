@@ -67,3 +67,7 @@ pub use policy::{CancelMode, ErrorPolicy, Failed};
 pub use report::{Outcome, PipelineReport, StageReport};
 pub use sink::PipelineStream;
 pub use tokio_util::sync::CancellationToken;
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

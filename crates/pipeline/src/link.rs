@@ -31,7 +31,11 @@ impl<T> Outlet<T> {
 
     /// Hands every item of `buf` on, waiting for room (counted as `blocked`). On `Err` the items
     /// not accepted are still in `buf`.
-    pub(crate) async fn send(&self, buf: &mut Vec<T>, metrics: &StageMetrics) -> Result<(), Aborted> {
+    pub(crate) async fn send(
+        &self,
+        buf: &mut Vec<T>,
+        metrics: &StageMetrics,
+    ) -> Result<(), Aborted> {
         let mut waited_since = None;
         let result = poll_fn(|cx| {
             let p = self.queue.poll_push(cx, buf);
@@ -63,7 +67,11 @@ pub(crate) struct Inlet<T> {
 impl<T> Inlet<T> {
     pub(crate) fn new(queue: Arc<BatchQueue<T>>, metrics: Arc<StageMetrics>) -> Self {
         let max = batch_hint(queue.capacity());
-        Self { queue, metrics, max }
+        Self {
+            queue,
+            metrics,
+            max,
+        }
     }
 
     pub(crate) fn metrics(&self) -> &Arc<StageMetrics> {
@@ -75,7 +83,11 @@ impl<T> Inlet<T> {
     }
 
     /// Polls for a batch (appended to `out`, counted in `items_in`); `Ready(None)` at the end.
-    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>, out: &mut Vec<T>) -> Poll<Option<usize>> {
+    pub(crate) fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut Vec<T>,
+    ) -> Poll<Option<usize>> {
         let p = self.queue.poll_pop(cx, self.max, out);
         if let Poll::Ready(Some(n)) = p {
             self.metrics.add_in(n);

@@ -66,7 +66,8 @@ impl StageReport {
     /// Items inside the stage right now (0 once a run is over).
     #[must_use]
     pub fn in_flight(&self) -> u64 {
-        self.items_in.saturating_sub(self.items_out + self.filtered + self.errors + self.dropped)
+        self.items_in
+            .saturating_sub(self.items_out + self.filtered + self.errors + self.dropped)
     }
 }
 
@@ -140,7 +141,16 @@ impl fmt::Display for PipelineReport {
         writeln!(
             f,
             "{:<16} {:>10} {:>10} {:>10} {:>9} {:>7} {:>8} {:>12} {:>12} {:>12}",
-            "stage", "in", "out", "emitted", "filtered", "errors", "dropped", "busy", "blocked", "idle"
+            "stage",
+            "in",
+            "out",
+            "emitted",
+            "filtered",
+            "errors",
+            "dropped",
+            "busy",
+            "blocked",
+            "idle"
         )?;
         for s in &self.stages {
             writeln!(

@@ -56,7 +56,10 @@ impl StageCtx {
     pub(crate) fn panicked(&self, payload: &(dyn std::any::Any + Send)) {
         let message = panic_message(payload);
         self.metrics.add_error(|| format!("panic: {message}"));
-        self.ctrl.fail(PipelineErrorKind::StagePanicked { stage: self.metrics.name().to_owned(), message });
+        self.ctrl.fail(PipelineErrorKind::StagePanicked {
+            stage: self.metrics.name().to_owned(),
+            message,
+        });
     }
 }
 
@@ -71,7 +74,10 @@ pub(crate) struct Launcher {
 
 impl Launcher {
     pub(crate) fn ctx(&self, stage: usize) -> StageCtx {
-        StageCtx { ctrl: Arc::clone(&self.ctrl), metrics: Arc::clone(&self.metrics[stage]) }
+        StageCtx {
+            ctrl: Arc::clone(&self.ctrl),
+            metrics: Arc::clone(&self.metrics[stage]),
+        }
     }
 
     /// A fresh output queue for `stage`.
@@ -121,26 +127,55 @@ pub(crate) fn prepare(
         Some((token, CancelMode::Drain)) => (CancellationToken::new(), Some(token.clone())),
         None => (CancellationToken::new(), None),
     };
-    let ctrl = Arc::new(Ctrl { abort, drain, drained: AtomicBool::new(false), failure: Mutex::new(None) });
-    let mut metrics: Vec<_> =
-        specs.iter().map(|s| Arc::new(StageMetrics::new(s.name.clone(), s.kind))).collect();
+    let ctrl = Arc::new(Ctrl {
+        abort,
+        drain,
+        drained: AtomicBool::new(false),
+        failure: Mutex::new(None),
+    });
+    let mut metrics: Vec<_> = specs
+        .iter()
+        .map(|s| Arc::new(StageMetrics::new(s.name.clone(), s.kind)))
+        .collect();
     let sink = Arc::new(StageMetrics::new("sink".to_owned(), "sink"));
     metrics.push(Arc::clone(&sink));
     let capacities = specs.iter().map(|s| s.capacity).collect();
-    Ok((Launcher { ctrl, metrics, capacities, handles: Vec::new(), runtime }, sink))
+    Ok((
+        Launcher {
+            ctrl,
+            metrics,
+            capacities,
+            handles: Vec::new(),
+            runtime,
+        },
+        sink,
+    ))
 }
 
 impl Launcher {
     pub(crate) fn into_run(self) -> Run {
-        Run { ctrl: self.ctrl, metrics: self.metrics, handles: self.handles, started: Instant::now(), done: false }
+        Run {
+            ctrl: self.ctrl,
+            metrics: self.metrics,
+            handles: self.handles,
+            started: Instant::now(),
+            done: false,
+        }
     }
 }
 
 /// A report for a run that never started (bad configuration, no runtime).
 pub(crate) fn empty_report(specs: &[StageSpec]) -> PipelineReport {
-    let mut stages: Vec<_> = specs.iter().map(|s| StageMetrics::new(s.name.clone(), s.kind).snapshot()).collect();
+    let mut stages: Vec<_> = specs
+        .iter()
+        .map(|s| StageMetrics::new(s.name.clone(), s.kind).snapshot())
+        .collect();
     stages.push(StageMetrics::new("sink".to_owned(), "sink").snapshot());
-    PipelineReport { stages, elapsed: std::time::Duration::ZERO, outcome: Outcome::Failed }
+    PipelineReport {
+        stages,
+        elapsed: std::time::Duration::ZERO,
+        outcome: Outcome::Failed,
+    }
 }
 
 impl Run {
@@ -162,9 +197,16 @@ impl Run {
     pub(crate) async fn finish(mut self) -> Result<PipelineReport, PipelineError> {
         for (stage, handle) in std::mem::take(&mut self.handles) {
             if let Err(e) = handle.await {
-                let message = if e.is_panic() { panic_message(&*e.into_panic()) } else { "task cancelled".to_owned() };
+                let message = if e.is_panic() {
+                    panic_message(&*e.into_panic())
+                } else {
+                    "task cancelled".to_owned()
+                };
                 self.metrics[stage].mark_end();
-                self.ctrl.fail(PipelineErrorKind::StagePanicked { stage: self.metrics[stage].name().to_owned(), message });
+                self.ctrl.fail(PipelineErrorKind::StagePanicked {
+                    stage: self.metrics[stage].name().to_owned(),
+                    message,
+                });
             }
         }
         self.done = true;

@@ -23,11 +23,14 @@ impl<T: Send + 'static> Pipeline<T> {
     /// Starts every stage task; the caller's task becomes the sink.
     fn start(self) -> Result<(Run, Inlet<T>), PipelineError> {
         if let Some((stage, problem)) = self.invalid {
-            let kind = PipelineErrorKind::InvalidConfig { stage: self.specs[stage].name.clone(), problem };
+            let kind = PipelineErrorKind::InvalidConfig {
+                stage: self.specs[stage].name.clone(),
+                problem,
+            };
             return Err(PipelineError::new(kind, empty_report(&self.specs)));
         }
-        let (mut launcher, sink) =
-            prepare(&self.specs, self.cancel.as_ref()).map_err(|kind| PipelineError::new(kind, empty_report(&self.specs)))?;
+        let (mut launcher, sink) = prepare(&self.specs, self.cancel.as_ref())
+            .map_err(|kind| PipelineError::new(kind, empty_report(&self.specs)))?;
         sink.mark_start();
         let queue = (self.launch)(&mut launcher);
         Ok((launcher.into_run(), Inlet::new(queue, sink)))
@@ -87,7 +90,10 @@ impl<T: Send + 'static> Pipeline<T> {
                     sink.add_dropped(items.len());
                     let message = panic_message(&*payload);
                     sink.add_error(|| format!("panic: {message}"));
-                    run.ctrl.fail(PipelineErrorKind::StagePanicked { stage: "sink".to_owned(), message });
+                    run.ctrl.fail(PipelineErrorKind::StagePanicked {
+                        stage: "sink".to_owned(),
+                        message,
+                    });
                     break 'run;
                 }
                 delivered += 1;
@@ -116,7 +122,12 @@ impl<T: Send + 'static> Pipeline<T> {
             let mut items = batch.drain(..);
             while items.len() > 0 {
                 let want = items.len().min(sender.max_capacity()).max(1);
-                match run.ctrl.abort.run_until_cancelled(sender.reserve_many(want)).await {
+                match run
+                    .ctrl
+                    .abort
+                    .run_until_cancelled(sender.reserve_many(want))
+                    .await
+                {
                     Some(Ok(permits)) => {
                         let mut sent = 0;
                         for (permit, item) in permits.zip(items.by_ref()) {
@@ -147,18 +158,28 @@ impl<T: Send + 'static> Pipeline<T> {
     ///
     /// If the pipeline cannot start (bad setting, no tokio runtime), the stream is empty and
     /// `finish` returns the error.
+    #[must_use = "the stream does nothing unless polled; drop it to abort the run"]
     pub fn into_stream(self) -> PipelineStream<T> {
         let state = match self.start() {
             Ok((run, inlet)) => State::Running { run, inlet },
             Err(e) => State::NotStarted(e),
         };
-        PipelineStream { state, buf: VecDeque::new(), staging: Vec::new(), ended: false }
+        PipelineStream {
+            state,
+            buf: VecDeque::new(),
+            staging: Vec::new(),
+            ended: false,
+        }
     }
 }
 
 impl Run {
     /// Ends the sink (items it delivered in bulk are counted here) and waits for the stages.
-    async fn finish_sink(self, sink: &StageMetrics, delivered: usize) -> Result<PipelineReport, PipelineError> {
+    async fn finish_sink(
+        self,
+        sink: &StageMetrics,
+        delivered: usize,
+    ) -> Result<PipelineReport, PipelineError> {
         sink.add_out(delivered, delivered);
         sink.mark_end();
         self.finish().await.map_err(|mut e| {
@@ -200,7 +221,10 @@ pub struct PipelineStream<T> {
 
 impl<T> fmt::Debug for PipelineStream<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PipelineStream").field("buffered", &self.buf.len()).field("ended", &self.ended).finish_non_exhaustive()
+        f.debug_struct("PipelineStream")
+            .field("buffered", &self.buf.len())
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
     }
 }
 
@@ -211,7 +235,11 @@ impl<T> PipelineStream<T> {
         match &self.state {
             State::Running { run, .. } => run.report(Outcome::Running),
             State::NotStarted(e) => e.report().clone(),
-            State::Finished => PipelineReport { stages: Vec::new(), elapsed: std::time::Duration::ZERO, outcome: Outcome::Completed },
+            State::Finished => PipelineReport {
+                stages: Vec::new(),
+                elapsed: std::time::Duration::ZERO,
+                outcome: Outcome::Completed,
+            },
         }
     }
 

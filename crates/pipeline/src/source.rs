@@ -11,6 +11,7 @@ use std::task::Poll;
 
 use futures_core::Stream;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::link::Outlet;
 use crate::run::StageCtx;
@@ -21,7 +22,11 @@ impl StageCtx {
         if self.ctrl.is_aborted() {
             return true;
         }
-        let drained = self.ctrl.drain.as_ref().is_some_and(tokio_util::sync::CancellationToken::is_cancelled);
+        let drained = self
+            .ctrl
+            .drain
+            .as_ref()
+            .is_some_and(tokio_util::sync::CancellationToken::is_cancelled);
         if drained {
             self.ctrl.drained.store(true, Ordering::Relaxed);
         }
@@ -51,7 +56,9 @@ pub(crate) async fn from_iter<I: Iterator>(mut iter: I, out: Outlet<I::Item>, ct
         if ctx.source_should_stop() {
             return;
         }
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| buf.extend(iter.by_ref().take(batch)))) {
+        if let Err(payload) =
+            catch_unwind(AssertUnwindSafe(|| buf.extend(iter.by_ref().take(batch))))
+        {
             // Items taken before the panic still go through.
             ctx.hand_on(&out, &mut buf).await;
             ctx.panicked(&*payload);
@@ -83,6 +90,7 @@ pub(crate) async fn from_stream<S: Stream>(stream: S, out: Outlet<S::Item>, ctx:
         if ctx.source_should_stop() {
             return;
         }
+        let mut idle_since: Option<Instant> = None;
         let pulled = poll_fn(|cx| {
             while buf.len() < batch {
                 let next = catch_unwind(AssertUnwindSafe(|| stream.as_mut().poll_next(cx)));
@@ -90,8 +98,13 @@ pub(crate) async fn from_stream<S: Stream>(stream: S, out: Outlet<S::Item>, ctx:
                     Ok(Poll::Ready(Some(item))) => buf.push(item),
                     Ok(Poll::Ready(None)) => return Poll::Ready(Ok(Pulled::End)),
                     Ok(Poll::Pending) if buf.is_empty() => {
-                        let stop = aborted.as_mut().poll(cx).is_ready() || drained.as_mut().poll(cx).is_ready();
-                        return if stop { Poll::Ready(Ok(Pulled::Stop)) } else { Poll::Pending };
+                        let stop = aborted.as_mut().poll(cx).is_ready()
+                            || drained.as_mut().poll(cx).is_ready();
+                        if stop {
+                            return Poll::Ready(Ok(Pulled::Stop));
+                        }
+                        idle_since.get_or_insert_with(Instant::now);
+                        return Poll::Pending;
                     }
                     Ok(Poll::Pending) => break,
                     Err(payload) => return Poll::Ready(Err(payload)),
@@ -100,6 +113,9 @@ pub(crate) async fn from_stream<S: Stream>(stream: S, out: Outlet<S::Item>, ctx:
             Poll::Ready(Ok(Pulled::More))
         })
         .await;
+        if let Some(t0) = idle_since {
+            ctx.metrics.add_idle(t0.elapsed());
+        }
         let carry_on = ctx.hand_on(&out, &mut buf).await;
         match pulled {
             Ok(Pulled::More) if carry_on => tokio::task::consume_budget().await,
@@ -130,13 +146,22 @@ pub(crate) async fn from_receiver<T>(mut rx: mpsc::Receiver<T>, out: Outlet<T>, 
             rx.close();
             closing = true;
         }
+        let mut idle_since: Option<Instant> = None;
         let got = poll_fn(|cx| match rx.poll_recv_many(cx, &mut buf, batch) {
             Poll::Ready(n) => Poll::Ready(Some(n)),
             Poll::Pending if aborted.as_mut().poll(cx).is_ready() => Poll::Ready(None),
-            Poll::Pending if !closing && drained.as_mut().poll(cx).is_ready() => Poll::Ready(Some(usize::MAX)),
-            Poll::Pending => Poll::Pending,
+            Poll::Pending if !closing && drained.as_mut().poll(cx).is_ready() => {
+                Poll::Ready(Some(usize::MAX))
+            }
+            Poll::Pending => {
+                idle_since.get_or_insert_with(Instant::now);
+                Poll::Pending
+            }
         })
         .await;
+        if let Some(t0) = idle_since {
+            ctx.metrics.add_idle(t0.elapsed());
+        }
         match got {
             None | Some(0) => return,
             Some(usize::MAX) => {}

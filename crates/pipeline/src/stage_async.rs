@@ -34,7 +34,11 @@ pub(crate) enum Settled<U> {
     DeadLetterClosed(String),
     /// A chunk (`map_blocking`): outputs in order, then possibly a panic on the next item, and
     /// `dropped` items after it that were not processed.
-    Chunk { outs: Vec<U>, panic: Option<String>, dropped: usize },
+    Chunk {
+        outs: Vec<U>,
+        panic: Option<String>,
+        dropped: usize,
+    },
 }
 
 /// Where running units live: one reusable slot, or an ordered / unordered set.
@@ -87,10 +91,10 @@ impl<F: Future> OrderedLanes<F> {
 impl<F: Future> Lanes<F> for OrderedLanes<F> {
     fn start(&mut self, unit: F, cx: &mut Context<'_>) -> Poll<F::Output> {
         let mut unit = Box::pin(unit);
-        if self.0.is_empty() {
-            if let Poll::Ready(out) = unit.as_mut().poll(cx) {
-                return Poll::Ready(out);
-            }
+        if self.0.is_empty()
+            && let Poll::Ready(out) = unit.as_mut().poll(cx)
+        {
+            return Poll::Ready(out);
         }
         self.0.push_back(unit);
         Poll::Pending
@@ -132,7 +136,11 @@ enum Step {
 
 /// Books a settled unit: outputs to `out`, errors counted. Returns the items it covered and the
 /// failure that stops the run, if any.
-fn settle<U>(s: Settled<U>, out: &mut Vec<U>, m: &StageMetrics) -> (usize, Option<PipelineErrorKind>) {
+fn settle<U>(
+    s: Settled<U>,
+    out: &mut Vec<U>,
+    m: &StageMetrics,
+) -> (usize, Option<PipelineErrorKind>) {
     let stage = || m.name().to_owned();
     match s {
         Settled::Out(u) => {
@@ -145,23 +153,45 @@ fn settle<U>(s: Settled<U>, out: &mut Vec<U>, m: &StageMetrics) -> (usize, Optio
         }
         Settled::FailFast(source) => {
             m.add_error(|| source.to_string());
-            (1, Some(PipelineErrorKind::StageFailed { stage: stage(), source }))
+            (
+                1,
+                Some(PipelineErrorKind::StageFailed {
+                    stage: stage(),
+                    source,
+                }),
+            )
         }
         Settled::Panicked(message) => {
             m.add_error(|| format!("panic: {message}"));
-            (1, Some(PipelineErrorKind::StagePanicked { stage: stage(), message }))
+            (
+                1,
+                Some(PipelineErrorKind::StagePanicked {
+                    stage: stage(),
+                    message,
+                }),
+            )
         }
         Settled::DeadLetterClosed(message) => {
             m.add_error(|| message);
-            (1, Some(PipelineErrorKind::DeadLetterClosed { stage: stage() }))
+            (
+                1,
+                Some(PipelineErrorKind::DeadLetterClosed { stage: stage() }),
+            )
         }
-        Settled::Chunk { outs, panic, dropped } => {
+        Settled::Chunk {
+            outs,
+            panic,
+            dropped,
+        } => {
             let taken = outs.len() + dropped + usize::from(panic.is_some());
             out.extend(outs);
             let failure = panic.map(|message| {
                 m.add_error(|| format!("panic: {message}"));
                 m.add_dropped(dropped);
-                PipelineErrorKind::StagePanicked { stage: stage(), message }
+                PipelineErrorKind::StagePanicked {
+                    stage: stage(),
+                    message,
+                }
             });
             (taken, failure)
         }
@@ -198,7 +228,9 @@ pub(crate) async fn run<T, U, F, L, S>(
         let step = poll_fn(|cx| {
             'fill: loop {
                 while running < concurrency {
-                    let Some((unit, taken)) = start(&mut pending, concurrency - running) else { break };
+                    let Some((unit, taken)) = start(&mut pending, concurrency - running) else {
+                        break;
+                    };
                     match lanes.start(unit, cx) {
                         Poll::Ready(settled) => {
                             if let (_, Some(kind)) = settle(settled, &mut out, m) {
@@ -259,7 +291,11 @@ pub(crate) async fn run<T, U, F, L, S>(
         if let Some(t0) = idle_since {
             m.add_idle(t0.elapsed());
         }
-        let step = if ctx.ctrl.is_aborted() && !matches!(step, Step::Fail(_)) { Step::Abort } else { step };
+        let step = if ctx.ctrl.is_aborted() && !matches!(step, Step::Fail(_)) {
+            Step::Abort
+        } else {
+            step
+        };
         match step {
             Step::Abort => {
                 m.add_dropped(pending.len() + running_items + out.len());

@@ -17,7 +17,13 @@ enum Step {
     Done,
 }
 
-pub(crate) async fn run<T>(mut inlet: Inlet<T>, outlet: Outlet<Vec<T>>, ctx: StageCtx, max_items: usize, max_wait: Duration) {
+pub(crate) async fn run<T>(
+    mut inlet: Inlet<T>,
+    outlet: Outlet<Vec<T>>,
+    ctx: StageCtx,
+    max_items: usize,
+    max_wait: Duration,
+) {
     let m = &*ctx.metrics;
     let hint = outlet.batch_hint();
     let mut staged: VecDeque<T> = VecDeque::new();
@@ -30,6 +36,8 @@ pub(crate) async fn run<T>(mut inlet: Inlet<T>, outlet: Outlet<Vec<T>>, ctx: Sta
     let mut deadline: Option<Instant> = None;
     let mut timer = pin!(tokio::time::sleep(Duration::ZERO));
     loop {
+        // Every wait here is for input (or the timer while input is missing): idle time.
+        let mut idle_since: Option<Instant> = None;
         let step = poll_fn(|cx| {
             loop {
                 while let Some(item) = staged.pop_front() {
@@ -41,7 +49,10 @@ pub(crate) async fn run<T>(mut inlet: Inlet<T>, outlet: Outlet<Vec<T>>, ctx: Sta
                     }
                     current.push(item);
                     if current.len() >= max_items {
-                        out.push(std::mem::replace(&mut current, Vec::with_capacity(max_items.min(1024))));
+                        out.push(std::mem::replace(
+                            &mut current,
+                            Vec::with_capacity(max_items.min(1024)),
+                        ));
                         deadline = None;
                     }
                 }
@@ -71,10 +82,14 @@ pub(crate) async fn run<T>(mut inlet: Inlet<T>, outlet: Outlet<Vec<T>>, ctx: Sta
                 if !out.is_empty() {
                     return Poll::Ready(Step::Flush);
                 }
+                idle_since.get_or_insert_with(Instant::now);
                 return Poll::Pending;
             }
         })
         .await;
+        if let Some(t0) = idle_since {
+            m.add_idle(t0.elapsed());
+        }
         if ctx.ctrl.is_aborted() {
             m.add_dropped(staged.len() + current.len() + out.iter().map(Vec::len).sum::<usize>());
             return;

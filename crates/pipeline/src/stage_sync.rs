@@ -8,8 +8,13 @@ use crate::run::StageCtx;
 /// Runs `f` on every item. `f` pushes the item's outputs to the buffer it is given and returns
 /// `false` if it filtered the item out. `expanding` stages (`flat_map`) may push any number of
 /// outputs per item, so the stage tracks which item each output belongs to.
-pub(crate) async fn run<T, U, F>(mut inlet: Inlet<T>, outlet: Outlet<U>, ctx: StageCtx, expanding: bool, mut f: F)
-where
+pub(crate) async fn run<T, U, F>(
+    mut inlet: Inlet<T>,
+    outlet: Outlet<U>,
+    ctx: StageCtx,
+    expanding: bool,
+    mut f: F,
+) where
     F: FnMut(T, &mut Vec<U>) -> bool,
 {
     let m = &ctx.metrics;
@@ -52,7 +57,11 @@ where
         let emitted = out.len();
         let sent = outlet.send(&mut out, m).await;
         let accepted = emitted - out.len();
-        let done = if expanding { ends.partition_point(|&end| end <= accepted) } else { accepted };
+        let done = if expanding {
+            ends.partition_point(|&end| end <= accepted)
+        } else {
+            accepted
+        };
         ends.clear();
         m.add_out(done, accepted);
         if sent.is_err() {

@@ -31,7 +31,11 @@ fn producer(tx: mpsc::Sender<u64>) -> tokio::task::JoinHandle<u64> {
     })
 }
 
-fn slow_pipeline(rx: mpsc::Receiver<u64>, token: &CancellationToken, mode: CancelMode) -> Pipeline<u64> {
+fn slow_pipeline(
+    rx: mpsc::Receiver<u64>,
+    token: &CancellationToken,
+    mode: CancelMode,
+) -> Pipeline<u64> {
     Pipeline::from_receiver(rx)
         .cancel_on(token.clone(), mode)
         .map(4, |x| async move {
@@ -56,7 +60,10 @@ async fn drain_delivers_every_item_that_was_sent() {
         sleep(Duration::from_millis(200)).await;
         t.cancel();
     });
-    let (out, report) = slow_pipeline(rx, &token, CancelMode::Drain).collect().await.unwrap();
+    let (out, report) = slow_pipeline(rx, &token, CancelMode::Drain)
+        .collect()
+        .await
+        .unwrap();
     let sent = sender.await.unwrap();
     assert_eq!(report.outcome, Outcome::Drained);
     assert_eq!(report.dropped(), 0, "{report}");
@@ -102,8 +109,15 @@ async fn abort_stops_now_and_counts_what_it_dropped() {
         t.cancel();
     });
     let start = Instant::now();
-    let (out, report) = slow_pipeline(rx, &token, CancelMode::Abort).collect().await.unwrap();
-    assert!(start.elapsed() < Duration::from_millis(210), "{:?}", start.elapsed());
+    let (out, report) = slow_pipeline(rx, &token, CancelMode::Abort)
+        .collect()
+        .await
+        .unwrap();
+    assert!(
+        start.elapsed() < Duration::from_millis(210),
+        "{:?}",
+        start.elapsed()
+    );
     drop(sender);
     assert_eq!(report.outcome, Outcome::Aborted);
     assert!(report.dropped() > 0, "{report}");
@@ -187,6 +201,10 @@ async fn dropping_the_run_at_any_point_leaks_nothing() {
             tokio::task::yield_now().await;
             std::thread::sleep(Duration::from_millis(1));
         }
-        assert_eq!(live.load(Ordering::SeqCst), 0, "items leaked after cutting at {cut_ms} ms");
+        assert_eq!(
+            live.load(Ordering::SeqCst),
+            0,
+            "items leaked after cutting at {cut_ms} ms"
+        );
     }
 }

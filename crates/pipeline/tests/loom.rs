@@ -67,7 +67,11 @@ fn abort_counts_every_item_once() {
         let dropped = q.abort();
         let returned = producer.join().unwrap();
         let popped = got.len() as u64;
-        assert_eq!(popped + dropped + returned, 3, "popped {popped} dropped {dropped} returned {returned}");
+        assert_eq!(
+            popped + dropped + returned,
+            3,
+            "popped {popped} dropped {dropped} returned {returned}"
+        );
         let c = q.counts();
         assert_eq!(c.pushed, c.popped + c.dropped);
         assert_eq!((c.popped, c.dropped), (popped, dropped));

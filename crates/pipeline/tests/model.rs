@@ -37,7 +37,10 @@ fn reference(input: &[u64], ops: &[Op]) -> Vec<u64> {
             Op::Map { add, .. } => v.into_iter().map(|x| x + add).collect(),
             Op::MapBlocking { .. } => v.into_iter().map(|x| x * 2).collect(),
             Op::Filter { modulo } => v.into_iter().filter(|x| x % modulo != 0).collect(),
-            Op::Repeat => v.into_iter().flat_map(|x| vec![x; (x % 3) as usize]).collect(),
+            Op::Repeat => v
+                .into_iter()
+                .flat_map(|x| vec![x; (x % 3) as usize])
+                .collect(),
             Op::Rebatch { .. } | Op::Buffer { .. } => v,
         };
     }

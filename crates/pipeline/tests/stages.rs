@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
-use tidewater_pipeline::{ConfigProblem, ErrorPolicy, Failed, Outcome, Pipeline, PipelineErrorKind};
+use tidewater_pipeline::{
+    ConfigProblem, ErrorPolicy, Failed, Outcome, Pipeline, PipelineErrorKind,
+};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep};
 
@@ -53,7 +55,10 @@ async fn map_concurrency_is_used_and_bounded() {
     assert_eq!(peak.load(Ordering::SeqCst), 8);
     // 64 items / 8 at a time * 100 ms.
     let took = start.elapsed();
-    assert!(took >= Duration::from_millis(800) && took < Duration::from_millis(900), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(800) && took < Duration::from_millis(900),
+        "{took:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -110,7 +115,10 @@ async fn sync_stages_count_what_they_do() {
     assert_eq!(report.stage("even").unwrap().filtered, 50);
     assert_eq!(report.stage("no-tens").unwrap().filtered, 10);
     let repeat = report.stage("repeat").unwrap();
-    assert_eq!((repeat.items_in, repeat.items_out, repeat.emitted), (40, 40, expected.len() as u64));
+    assert_eq!(
+        (repeat.items_in, repeat.items_out, repeat.emitted),
+        (40, 40, expected.len() as u64)
+    );
     assert!(report.is_balanced(), "{report}");
 }
 
@@ -184,7 +192,10 @@ async fn dead_letter_receives_items_and_errors() {
     assert_eq!(out.len(), 10);
     let got = letters.await.unwrap();
     assert_eq!(got.len(), 10);
-    assert!(got.iter().all(|(item, err, stage)| item == err && item % 2 == 1 && stage == "parse"));
+    assert!(
+        got.iter()
+            .all(|(item, err, stage)| item == err && item % 2 == 1 && stage == "parse")
+    );
     assert_eq!(report.stage("parse").unwrap().errors, 10);
 }
 
@@ -197,14 +208,19 @@ async fn dead_letter_closed_fails_instead_of_losing() {
         .collect()
         .await
         .unwrap_err();
-    assert!(matches!(err.kind(), PipelineErrorKind::DeadLetterClosed { .. }), "{err}");
+    assert!(
+        matches!(err.kind(), PipelineErrorKind::DeadLetterClosed { .. }),
+        "{err}"
+    );
     assert!(err.report().is_balanced());
 }
 
 #[tokio::test(start_paused = true)]
 async fn batch_by_size_then_by_time() {
     let (tx, rx) = mpsc::channel(64);
-    let mut stream = Pipeline::from_receiver(rx).batch(4, Duration::from_millis(50)).into_stream();
+    let mut stream = Pipeline::from_receiver(rx)
+        .batch(4, Duration::from_millis(50))
+        .into_stream();
     for i in 0..6u32 {
         tx.send(i).await.unwrap();
     }
@@ -214,7 +230,10 @@ async fn batch_by_size_then_by_time() {
     // Input stalls: the partial batch is flushed on the timer.
     assert_eq!(stream.next().await, Some(vec![4, 5]));
     let waited = t0.elapsed();
-    assert!(waited >= Duration::from_millis(50) && waited < Duration::from_millis(52), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(50) && waited < Duration::from_millis(52),
+        "{waited:?}"
+    );
     tx.send(9).await.unwrap();
     drop(tx);
     // End of input flushes at once.
@@ -248,7 +267,10 @@ async fn two_slow_stages_overlap() {
     assert_eq!(out.len(), 100);
     let took = start.elapsed();
     // One stage alone: 1 s. Both in one task: 2 s. Overlapped: 1 s + one item.
-    assert!(took >= Duration::from_millis(1_010) && took < Duration::from_millis(1_100), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(1_010) && took < Duration::from_millis(1_100),
+        "{took:?}"
+    );
     let a = report.stage("a").unwrap();
     assert!(a.busy >= Duration::from_millis(900), "{report}");
 }
@@ -268,8 +290,14 @@ async fn report_shows_the_bottleneck() {
         .await
         .unwrap();
     assert_eq!(report.bottleneck().map(|s| s.name.as_str()), Some("slow"));
-    assert!(report.stage("fast").unwrap().blocked > Duration::from_millis(500), "{report}");
-    assert!(report.stage("slow").unwrap().blocked < Duration::from_millis(1), "{report}");
+    assert!(
+        report.stage("fast").unwrap().blocked > Duration::from_millis(500),
+        "{report}"
+    );
+    assert!(
+        report.stage("slow").unwrap().blocked < Duration::from_millis(1),
+        "{report}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -287,7 +315,12 @@ async fn panics_become_errors_with_the_stage_name() {
     assert_eq!(err.to_string(), "stage `explode` panicked: boom at 42");
     assert!(err.report().is_balanced(), "{}", err.report());
 
-    let err = Pipeline::from_iter(0..100u32).filter(|x| 10 / (50 - x) > 0).name("div").collect().await.unwrap_err();
+    let err = Pipeline::from_iter(0..100u32)
+        .filter(|x| 10 / (50 - x) > 0)
+        .name("div")
+        .collect()
+        .await
+        .unwrap_err();
     assert_eq!(err.stage(), Some("div"));
     assert!(err.report().is_balanced(), "{}", err.report());
 
@@ -312,29 +345,55 @@ async fn panics_become_errors_with_the_stage_name() {
 #[tokio::test(start_paused = true)]
 async fn bad_settings_are_typed_errors() {
     let cases = [
-        (Pipeline::from_iter(0..3u32).map(0, |x| async move { x }).collect().await, ConfigProblem::ZeroConcurrency),
-        (Pipeline::from_iter(0..3u32).buffer(0).collect().await, ConfigProblem::ZeroCapacity),
         (
-            Pipeline::from_iter(0..3u32).batch(0, Duration::from_secs(1)).map(1, |b| async move { b.len() as u32 }).collect().await,
+            Pipeline::from_iter(0..3u32)
+                .map(0, |x| async move { x })
+                .collect()
+                .await,
+            ConfigProblem::ZeroConcurrency,
+        ),
+        (
+            Pipeline::from_iter(0..3u32).buffer(0).collect().await,
+            ConfigProblem::ZeroCapacity,
+        ),
+        (
+            Pipeline::from_iter(0..3u32)
+                .batch(0, Duration::from_secs(1))
+                .map(1, |b| async move { b.len() as u32 })
+                .collect()
+                .await,
             ConfigProblem::ZeroBatchSize,
         ),
     ];
     for (result, expected) in cases {
         let err = result.unwrap_err();
-        assert!(matches!(err.kind(), PipelineErrorKind::InvalidConfig { problem, .. } if *problem == expected), "{err}");
+        assert!(
+            matches!(err.kind(), PipelineErrorKind::InvalidConfig { problem, .. } if *problem == expected),
+            "{err}"
+        );
         assert!(!err.to_string().is_empty());
     }
     // Duration::MAX / zero waits are fine.
-    let (out, _) = Pipeline::from_iter(0..5u32).batch(2, Duration::MAX).collect().await.unwrap();
+    let (out, _) = Pipeline::from_iter(0..5u32)
+        .batch(2, Duration::MAX)
+        .collect()
+        .await
+        .unwrap();
     assert_eq!(out, vec![vec![0, 1], vec![2, 3], vec![4]]);
-    let (out, _) = Pipeline::from_iter(0..5u32).batch(2, Duration::ZERO).collect().await.unwrap();
+    let (out, _) = Pipeline::from_iter(0..5u32)
+        .batch(2, Duration::ZERO)
+        .collect()
+        .await
+        .unwrap();
     assert_eq!(out.concat(), vec![0, 1, 2, 3, 4]);
 }
 
 #[test]
 fn no_runtime_is_a_typed_error() {
     let stream = Pipeline::from_iter(0..3u32).into_stream();
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let err = rt.block_on(stream.finish()).unwrap_err();
     assert!(matches!(err.kind(), PipelineErrorKind::NoRuntime), "{err}");
 }
@@ -360,7 +419,10 @@ async fn run_into_and_sink_closed() {
             rx.recv().await;
         }
     });
-    let err = Pipeline::from_iter(0..1_000u32).run_into(tx).await.unwrap_err();
+    let err = Pipeline::from_iter(0..1_000u32)
+        .run_into(tx)
+        .await
+        .unwrap_err();
     reader.await.unwrap();
     assert!(matches!(err.kind(), PipelineErrorKind::SinkClosed));
     assert!(err.report().is_balanced(), "{}", err.report());
@@ -368,7 +430,9 @@ async fn run_into_and_sink_closed() {
 
 #[tokio::test(start_paused = true)]
 async fn into_stream_finish_early_counts_the_rest() {
-    let mut stream = Pipeline::from_iter(0..10_000u32).map(2, |x| async move { x }).into_stream();
+    let mut stream = Pipeline::from_iter(0..10_000u32)
+        .map(2, |x| async move { x })
+        .into_stream();
     let first: Vec<u32> = stream.by_ref().take(10).collect().await;
     assert_eq!(first, (0..10).collect::<Vec<_>>());
     assert_eq!(stream.report().outcome, Outcome::Running);
@@ -388,14 +452,26 @@ async fn from_stream_source() {
         }
         x
     });
-    let (out, report) = Pipeline::from_stream(src).map(4, |x| async move { x + 1 }).collect().await.unwrap();
+    let (out, report) = Pipeline::from_stream(src)
+        .map(4, |x| async move { x + 1 })
+        .collect()
+        .await
+        .unwrap();
     assert_eq!(out, (1..=300).collect::<Vec<_>>());
     assert_eq!(report.admitted(), 300);
 }
 
 #[tokio::test(start_paused = true)]
 async fn report_displays_a_table() {
-    let (_, report) = Pipeline::from_iter(0..10u32).map(1, |x| async move { x }).name("id").collect().await.unwrap();
+    let (_, report) = Pipeline::from_iter(0..10u32)
+        .map(1, |x| async move { x })
+        .name("id")
+        .collect()
+        .await
+        .unwrap();
     let text = report.to_string();
-    assert!(text.contains("id") && text.contains("source") && text.contains("sink"), "{text}");
+    assert!(
+        text.contains("id") && text.contains("source") && text.contains("sink"),
+        "{text}"
+    );
 }
