@@ -200,4 +200,71 @@ mod tests {
         assert_eq!(core.advance(Phase::Done), Ok(Phase::Cancelling));
         assert_eq!(core.phase(), Phase::Done);
     }
+
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Acquire,
+        Release,
+        Trigger,
+        Advance(u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            Just(Op::Acquire),
+            Just(Op::Release),
+            Just(Op::Trigger),
+            (1u8..5).prop_map(Op::Advance),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// The core agrees with a plain (phase, count) reference model.
+        #[test]
+        fn core_matches_reference_model(ops in proptest::collection::vec(op(), 1..64)) {
+            let core = Core::new();
+            let (mut phase, mut guards) = (Phase::Running, 0_usize);
+            for op in ops {
+                match op {
+                    Op::Acquire => {
+                        let got = core.try_acquire_guard();
+                        if phase == Phase::Running {
+                            prop_assert_eq!(got, Ok(()));
+                            guards += 1;
+                        } else {
+                            prop_assert_eq!(got, Err(phase));
+                        }
+                    }
+                    Op::Release if guards > 0 => {
+                        guards -= 1;
+                        prop_assert_eq!(core.release_guard(), guards == 0 && phase != Phase::Running);
+                    }
+                    Op::Release => {}
+                    Op::Trigger => {
+                        let won = core.trigger(Reason::Deadline);
+                        prop_assert_eq!(won, phase == Phase::Running);
+                        if won {
+                            phase = Phase::Draining;
+                        }
+                    }
+                    Op::Advance(to) => {
+                        let to = Phase::from_bits(usize::from(to));
+                        let got = core.advance(to);
+                        if phase < to {
+                            prop_assert_eq!(got, Ok(phase));
+                            phase = to;
+                        } else {
+                            prop_assert_eq!(got, Err(phase));
+                        }
+                    }
+                }
+                prop_assert_eq!(core.phase(), phase);
+                prop_assert_eq!(core.live_guards(), guards);
+                prop_assert_eq!(core.guards_drained(), phase != Phase::Running && guards == 0);
+            }
+        }
+    }
 }

@@ -530,3 +530,88 @@ async fn windows_signals_are_refused_on_unix() {
         .unwrap_err();
     assert!(matches!(err, BuildError::UnsupportedSignal(_)));
 }
+
+/// Nothing accepted is lost: under a multi-threaded runtime with spawns racing the trigger,
+/// every accepted task is either counted as completed before the trigger or has exactly one
+/// report line, and every refused spawn got an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_accepted_task_is_accounted_for_under_races() {
+    let shutdown = Shutdown::builder()
+        .signals(Signals::none())
+        .progress_interval(None)
+        .build()
+        .unwrap();
+    let scope = shutdown.scope("load").unwrap();
+    let spawners: Vec<_> = (0..2)
+        .map(|_| {
+            let scope = scope.clone();
+            tokio::spawn(async move {
+                let mut accepted = 0_u64;
+                for i in 0..2_000_u64 {
+                    let spawned = scope.spawn(format!("t{i}"), move |signal| async move {
+                        if i % 3 == 0 {
+                            signal.cancelled().await;
+                        }
+                    });
+                    match spawned {
+                        Ok(()) => accepted += 1,
+                        Err(SpawnError::ScopeClosed { .. }) => {}
+                        Err(e) => panic!("unexpected {e}"),
+                    }
+                    if i % 64 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                accepted
+            })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    shutdown.trigger(Reason::requested("race"));
+    let report = shutdown.wait().await;
+    let mut accepted = 0;
+    for s in spawners {
+        accepted += s.await.unwrap();
+    }
+    assert_eq!(
+        report.completed_before_trigger + report.tasks.len() as u64,
+        accepted
+    );
+    assert!(report.tasks.iter().all(|t| t.outcome == Outcome::Completed));
+    assert_eq!(scope.running(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropped_idle_and_triggered_futures_leave_nothing_behind() {
+    let shutdown = quiet(Duration::from_secs(10));
+    shutdown
+        .spawn("sleeper", |_s| async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        })
+        .unwrap();
+    let root = shutdown.root().clone();
+    // Drop each future after its first await point.
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), root.idle())
+            .await
+            .is_err()
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), shutdown.triggered())
+            .await
+            .is_err()
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), shutdown.signal().cancelled())
+            .await
+            .is_err()
+    );
+    // New ones still resolve.
+    root.idle().await;
+    assert_eq!(root.running(), 0);
+    shutdown.trigger(Reason::requested("test"));
+    shutdown.triggered().await;
+    let report = shutdown.wait().await;
+    assert_eq!(report.completed_before_trigger, 1);
+    assert!(report.is_clean());
+}
