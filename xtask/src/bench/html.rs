@@ -71,13 +71,14 @@ dl.meta div { min-width: 140px; }
 dl.meta dt { font-size: 11px; text-transform: uppercase; letter-spacing: .08em; color:#a5f3fc; }
 dl.meta dd { margin:0; font-weight: 600; }
 main { padding: 24px 0 40px; }
-.cards { display:grid; grid-template-columns: repeat(auto-fill, minmax(240px, 1fr)); gap: 14px; margin-bottom: 22px; }
+.cards { align-items: start; display:grid; grid-template-columns: repeat(auto-fill, minmax(240px, 1fr)); gap: 14px; margin-bottom: 22px; }
 .card { display:block; background:#fff; border:1px solid var(--line); border-radius: 12px; padding: 14px 16px; color:inherit; text-decoration:none;
         box-shadow: 0 1px 2px rgba(15,23,42,.05); }
 .card:hover { border-color: var(--ours); }
 .card h3 { margin:0 0 8px; font-size: 16px; }
 .card ul { list-style:none; margin:0; padding:0; }
-.card li { margin: 4px 0; font-size: 14px; }
+.card li { margin: 6px 0; font-size: 14px; display: flex; flex-wrap: wrap; align-items: baseline; gap: 2px 6px; }
+.card li small { flex-basis: 100%; }
 .card small { color: var(--muted); }
 .pill { display:inline-block; padding: 1px 8px; border-radius: 999px; font-weight:600; font-size: 13px; white-space: nowrap; }
 .pill.good { background:var(--good-bg); color:var(--good); }
@@ -130,8 +131,8 @@ code { background: #f1f5f9; border-radius: 5px; padding: 1px 5px; font-size: 13p
 
 /// Chart geometry, in SVG user units (the SVG scales to the page width).
 const WIDTH: f64 = 1000.0;
-const LABEL_W: f64 = 150.0;
-const BAR_MAX: f64 = 560.0;
+const LABEL_W: f64 = 200.0;
+const BAR_MAX: f64 = 500.0;
 const PILL_X: f64 = 790.0;
 const ROW_H: f64 = 28.0;
 const HEAD_H: f64 = 26.0;
@@ -190,7 +191,7 @@ pub(crate) fn area_chart(area: &Area, report: &Report) -> String {
                 if ours { " ours" } else { "" },
                 LABEL_W - 10.0,
                 mid + 4.5,
-                escape(&truncate(&case.implementation, 20)),
+                escape(&truncate(&case.implementation, 26)),
                 escape(&case.id)
             );
             let _ = write!(

@@ -56,6 +56,17 @@ pub(crate) fn criterion_args(options: &BenchOptions) -> Vec<String> {
     args
 }
 
+/// The distinct bench target names, in first-seen order.
+pub(crate) fn bench_names<'a>(targets: &[(&str, &'a str)]) -> Vec<&'a str> {
+    let mut names = Vec::new();
+    for (_, name) in targets {
+        if !names.contains(name) {
+            names.push(*name);
+        }
+    }
+    names
+}
+
 fn load_baseline(path: &Path, name: &str) -> Result<Baseline, String> {
     let text = fs::read_to_string(path).map_err(|e| {
         format!("cannot read baseline `{name}` at {} ({e}); save one first with `cargo xtask bench --save {name}`", path.display())
@@ -194,13 +205,28 @@ pub(crate) fn run(ws: &Workspace, options: &BenchOptions) -> Result<(), String> 
     let since = SystemTime::now() - Duration::from_secs(1);
     let args = criterion_args(options);
     let mut failed = Vec::new();
-    for (package, bench) in &targets {
+    // One cargo call per bench *name*, always with `--workspace`: features then resolve as in
+    // the build above, so nothing recompiles (`-p <package>` would unify features per package
+    // and rebuild the dependencies for each one). A name shared by two packages runs both.
+    for name in bench_names(&targets) {
         let mut command = ws.cargo();
         command
-            .args(["bench", "-p", package, "--bench", bench, "--"])
+            .args([
+                "bench",
+                "--workspace",
+                "--no-fail-fast",
+                "--bench",
+                name,
+                "--",
+            ])
             .args(&args);
         if workspace::run(&mut command).is_err() {
-            failed.push(format!("{package}/{bench}"));
+            let owners: Vec<String> = targets
+                .iter()
+                .filter(|(_, b)| *b == name)
+                .map(|(p, b)| format!("{p}/{b}"))
+                .collect();
+            failed.extend(owners);
         }
     }
     let mut report = build_report(&criterion_dir(ws), Some(since), options.quick, baseline)?;
@@ -264,6 +290,16 @@ mod tests {
             "--noplot --quick --warm-up-time 0.5 --measurement-time 1 event_bus"
         );
         assert_eq!(criterion_args(&BenchOptions::default()), ["--noplot"]);
+    }
+
+    #[test]
+    fn bench_names_are_run_once_each() {
+        let targets = [
+            ("tidewater-event-bus", "event_bus"),
+            ("tidewater-benches", "event_bus"),
+            ("tidewater-benches", "fan_out"),
+        ];
+        assert_eq!(bench_names(&targets), ["event_bus", "fan_out"]);
     }
 
     #[test]
