@@ -635,3 +635,68 @@ fn par_fan_out_keeps_order_and_applies_policies() {
         10_000
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn dropping_a_stream_or_a_for_each_mid_way_cancels_every_item() {
+    let live = Live::default();
+    let fan = FanOut::new(limit(3));
+    let job = |i: u64| {
+        let guard = live.enter();
+        async move {
+            let _guard = guard;
+            sleep(ms(1 + i % 4)).await;
+            Ok::<_, ()>(i)
+        }
+    };
+    let mut stream = fan.stream(0..50u64, job);
+    for expected in 0..5 {
+        assert_eq!(stream.next().await.map(|(i, _)| i), Some(expected));
+    }
+    assert!(live.now() > 0);
+    drop(stream);
+    assert_eq!(live.now(), 0);
+
+    let each = fan.for_each(0..50u64, job, |_, _| sleep(ms(100)));
+    assert!(tokio::time::timeout(ms(150), each).await.is_err());
+    assert_eq!(live.now(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn skip_in_an_ordered_stream_moves_past_the_failed_index() {
+    let fan = FanOut::new(limit(2)).error_policy(ErrorPolicy::Skip);
+    let events: Vec<_> = fan
+        .stream(0..6u64, |i| async move {
+            sleep(ms(6 - i)).await;
+            if i % 2 == 1 { Err(i) } else { Ok(i) }
+        })
+        .collect()
+        .await;
+    assert_eq!(events, vec![(0, Ok(0)), (2, Ok(2)), (4, Ok(4))]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn for_each_reports_a_stop_and_delivers_cancelled_items() {
+    let fan = FanOut::new(limit(2));
+    let mut seen = Vec::new();
+    let stop = fan
+        .for_each(
+            0..10u64,
+            |i| async move {
+                sleep(ms(if i == 0 { 1 } else { 10 })).await;
+                if i == 0 { Err("zero") } else { Ok(i) }
+            },
+            |i, outcome| {
+                seen.push((i, outcome));
+                std::future::ready(())
+            },
+        )
+        .await;
+    assert_eq!(stop, Err(Stop::FailFast { index: 0 }));
+    assert_eq!(
+        seen,
+        vec![
+            (0, Err(ItemError::Failed("zero"))),
+            (1, Err(ItemError::Cancelled(Stop::FailFast { index: 0 })))
+        ]
+    );
+}
