@@ -8,8 +8,8 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use futures::StreamExt;
 use rayon::prelude::*;
 use tidewater_fan_out::{ErrorPolicy, FanOut, par_fan_out};
@@ -61,11 +61,19 @@ fn cpu(i: u64) -> u64 {
     x
 }
 
-fn ordered(c: &mut Criterion) {
+/// One in-task group: tidewater `run` against a futures combinator over the same items.
+fn in_task_group(
+    c: &mut Criterion,
+    name: &str,
+    fan: &FanOut,
+    peer_name: &str,
+    peer: fn(
+        futures::stream::Iter<std::ops::Range<u64>>,
+    ) -> futures::future::BoxFuture<'static, usize>,
+) {
     let rt = current_thread();
-    let mut g = group(c, "fan_out/ordered_100k", ITEMS);
+    let mut g = group(c, name, ITEMS);
     g.bench_function("tidewater", |b| {
-        let fan = FanOut::new(limit());
         b.iter(|| {
             rt.block_on(async {
                 let out = fan
@@ -75,48 +83,40 @@ fn ordered(c: &mut Criterion) {
             })
         });
     });
-    g.bench_function("futures_buffered", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let out: Vec<u64> = futures::stream::iter(0..ITEMS)
-                    .map(trivial)
-                    .buffered(LIMIT)
-                    .collect()
-                    .await;
-                black_box(out.len())
-            })
-        });
+    g.bench_function(peer_name, |b| {
+        b.iter(|| rt.block_on(async { black_box(peer(futures::stream::iter(0..ITEMS)).await) }));
     });
     g.finish();
 }
 
+fn ordered(c: &mut Criterion) {
+    in_task_group(
+        c,
+        "fan_out/ordered_100k",
+        &FanOut::new(limit()),
+        "futures_buffered",
+        |items| {
+            Box::pin(async move {
+                let out: Vec<u64> = items.map(trivial).buffered(LIMIT).collect().await;
+                out.len()
+            })
+        },
+    );
+}
+
 fn unordered(c: &mut Criterion) {
-    let rt = current_thread();
-    let mut g = group(c, "fan_out/unordered_100k", ITEMS);
-    g.bench_function("tidewater", |b| {
-        let fan = FanOut::new(limit()).unordered();
-        b.iter(|| {
-            rt.block_on(async {
-                let out = fan
-                    .run(0..ITEMS, |i| async move { Ok::<_, ()>(trivial(i).await) })
-                    .await;
-                black_box(out.map(|v| v.len()).unwrap_or(0))
+    in_task_group(
+        c,
+        "fan_out/unordered_100k",
+        &FanOut::new(limit()).unordered(),
+        "futures_buffer_unordered",
+        |items| {
+            Box::pin(async move {
+                let out: Vec<u64> = items.map(trivial).buffer_unordered(LIMIT).collect().await;
+                out.len()
             })
-        });
-    });
-    g.bench_function("futures_buffer_unordered", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let out: Vec<u64> = futures::stream::iter(0..ITEMS)
-                    .map(trivial)
-                    .buffer_unordered(LIMIT)
-                    .collect()
-                    .await;
-                black_box(out.len())
-            })
-        });
-    });
-    g.finish();
+        },
+    );
 }
 
 fn spawned(c: &mut Criterion) {

@@ -71,17 +71,8 @@ where
             Slot::Failed(failure)
         })
         .collect();
-    // The collect above joined every worker, so these loads see every store.
-    if !any_failed.load(Ordering::Relaxed) {
-        return Ok(slots
-            .into_iter()
-            .filter_map(|slot| match slot {
-                Slot::Done(value) => Some(value),
-                _ => None,
-            })
-            .collect());
-    }
-    if policy == ErrorPolicy::Skip {
+    // The collect above joined every worker, so this load sees every store.
+    if !any_failed.load(Ordering::Relaxed) || policy == ErrorPolicy::Skip {
         return Ok(slots
             .into_iter()
             .filter_map(|slot| match slot {
