@@ -3,6 +3,10 @@
 //!
 //! `pipeline/three_stages`: 100,000 items through 3 trivial async stages into a `Vec`.
 //! `pipeline/cpu_blocking`: a CPU-heavy `map_blocking` stage at concurrency 1 and 2.
+#![allow(
+    missing_docs,
+    reason = "criterion_group! generates undocumented functions"
+)]
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -87,7 +91,11 @@ async fn futures_chain() -> Vec<u64> {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 fn three_stages(c: &mut Criterion) {
@@ -97,10 +105,18 @@ fn three_stages(c: &mut Criterion) {
     g.sample_size(10);
     g.warm_up_time(Duration::from_millis(500));
     g.measurement_time(Duration::from_secs(3));
-    g.bench_function("tidewater", |b| b.iter(|| assert_eq!(rt.block_on(tidewater(1)).len(), 100_000)));
-    g.bench_function("tidewater_c16", |b| b.iter(|| assert_eq!(rt.block_on(tidewater(16)).len(), 100_000)));
-    g.bench_function("hand_mpsc_1024", |b| b.iter(|| assert_eq!(rt.block_on(hand_mpsc()).len(), 100_000)));
-    g.bench_function("futures_chain", |b| b.iter(|| assert_eq!(rt.block_on(futures_chain()).len(), 100_000)));
+    g.bench_function("tidewater", |b| {
+        b.iter(|| assert_eq!(rt.block_on(tidewater(1)).len(), 100_000))
+    });
+    g.bench_function("tidewater_c16", |b| {
+        b.iter(|| assert_eq!(rt.block_on(tidewater(16)).len(), 100_000))
+    });
+    g.bench_function("hand_mpsc_1024", |b| {
+        b.iter(|| assert_eq!(rt.block_on(hand_mpsc()).len(), 100_000))
+    });
+    g.bench_function("futures_chain", |b| {
+        b.iter(|| assert_eq!(rt.block_on(futures_chain()).len(), 100_000))
+    });
     g.finish();
 }
 
@@ -128,7 +144,11 @@ fn cpu_blocking(c: &mut Criterion) {
         g.bench_function(format!("tidewater_c{concurrency}"), |b| {
             b.iter(|| {
                 let (out, _) = rt
-                    .block_on(Pipeline::from_iter(0..CPU_ITEMS).map_blocking(concurrency, heavy).collect())
+                    .block_on(
+                        Pipeline::from_iter(0..CPU_ITEMS)
+                            .map_blocking(concurrency, heavy)
+                            .collect(),
+                    )
                     .expect("pipeline runs");
                 assert_eq!(out.len() as u64, CPU_ITEMS);
             });
@@ -136,7 +156,8 @@ fn cpu_blocking(c: &mut Criterion) {
     }
     g.bench_function("futures_chain", |b| {
         b.iter(|| {
-            let out: Vec<u64> = rt.block_on(futures::stream::iter(0..CPU_ITEMS).map(heavy).collect());
+            let out: Vec<u64> =
+                rt.block_on(futures::stream::iter(0..CPU_ITEMS).map(heavy).collect());
             assert_eq!(out.len() as u64, CPU_ITEMS);
         });
     });

@@ -14,7 +14,7 @@ async fn main() -> Result<(), tidewater_pipeline::PipelineError> {
     let producer = tokio::spawn(async move {
         let mut sent = 0u64;
         loop {
-            let line = if sent % 97 == 0 {
+            let line = if sent.is_multiple_of(97) {
                 "garbage".to_owned()
             } else {
                 sent.to_string()

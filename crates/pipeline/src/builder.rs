@@ -60,7 +60,7 @@ type LaunchFn<T> = Box<dyn FnOnce(&mut Launcher) -> Arc<BatchQueue<T>> + Send>;
 /// let (out, report) = Pipeline::from_iter(1..=100u64)
 ///     .map(8, |x| async move { x * 2 })
 ///     .name("double")
-///     .filter(|x| x % 3 == 0)
+///     .filter(|x| x.is_multiple_of(3))
 ///     .collect()
 ///     .await?;
 /// assert_eq!(out.len(), 33);

@@ -24,7 +24,7 @@ fn producer(tx: mpsc::Sender<u64>) -> tokio::task::JoinHandle<u64> {
                 return sent;
             }
             sent += 1;
-            if sent % 16 == 0 {
+            if sent.is_multiple_of(16) {
                 sleep(Duration::from_millis(1)).await;
             }
         }
@@ -44,7 +44,7 @@ fn slow_pipeline(
         })
         .name("slow")
         .buffer(32)
-        .filter(|x| x % 5 != 0)
+        .filter(|x| !x.is_multiple_of(5))
         .map_blocking(2, |x| x + 1)
         .batch(10, Duration::from_millis(5))
         .flat_map(|b| b)
@@ -70,7 +70,10 @@ async fn drain_delivers_every_item_that_was_sent() {
     assert_invariant(&report);
     // Every item whose send succeeded went through.
     assert_eq!(report.admitted(), sent);
-    let expected: Vec<u64> = (0..sent).filter(|x| x % 5 != 0).map(|x| x + 1).collect();
+    let expected: Vec<u64> = (0..sent)
+        .filter(|x| !x.is_multiple_of(5))
+        .map(|x| x + 1)
+        .collect();
     assert_eq!(out, expected);
 }
 

@@ -36,7 +36,10 @@ fn reference(input: &[u64], ops: &[Op]) -> Vec<u64> {
         v = match *op {
             Op::Map { add, .. } => v.into_iter().map(|x| x + add).collect(),
             Op::MapBlocking { .. } => v.into_iter().map(|x| x * 2).collect(),
-            Op::Filter { modulo } => v.into_iter().filter(|x| x % modulo != 0).collect(),
+            Op::Filter { modulo } => v
+                .into_iter()
+                .filter(|x| !x.is_multiple_of(modulo))
+                .collect(),
             Op::Repeat => v
                 .into_iter()
                 .flat_map(|x| vec![x; (x % 3) as usize])
@@ -56,7 +59,7 @@ fn build(input: Vec<u64>, ops: &[Op]) -> Pipeline<u64> {
                 x + add
             }),
             Op::MapBlocking { concurrency } => p.map_blocking(concurrency, |x| x * 2),
-            Op::Filter { modulo } => p.filter(move |x| x % modulo != 0),
+            Op::Filter { modulo } => p.filter(move |x| !x.is_multiple_of(modulo)),
             Op::Repeat => p.flat_map(|x| vec![x; (x % 3) as usize]),
             Op::Rebatch { size } => p.batch(size, Duration::from_micros(50)).flat_map(|b| b),
             Op::Buffer { capacity } => p.buffer(capacity),

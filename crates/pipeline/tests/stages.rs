@@ -93,9 +93,9 @@ async fn sync_stages_count_what_they_do() {
     let seen = Arc::new(AtomicUsize::new(0));
     let s2 = seen.clone();
     let (out, report) = Pipeline::from_iter(0..100u32)
-        .filter(|x| x % 2 == 0)
+        .filter(|x| x.is_multiple_of(2))
         .name("even")
-        .filter_map(|x| (x % 10 != 0).then_some(x))
+        .filter_map(|x| (!x.is_multiple_of(10)).then_some(x))
         .name("no-tens")
         .flat_map(|x| vec![x; (x % 3) as usize])
         .name("repeat")
@@ -106,8 +106,8 @@ async fn sync_stages_count_what_they_do() {
         .await
         .unwrap();
     let expected: Vec<u32> = (0..100u32)
-        .filter(|x| x % 2 == 0)
-        .filter(|x| x % 10 != 0)
+        .filter(|x| x.is_multiple_of(2))
+        .filter(|x| !x.is_multiple_of(10))
         .flat_map(|x| vec![x; (x % 3) as usize])
         .collect();
     assert_eq!(out, expected);
@@ -447,7 +447,7 @@ async fn into_stream_finish_early_counts_the_rest() {
 #[tokio::test(start_paused = true)]
 async fn from_stream_source() {
     let src = futures::stream::iter(0..300u32).then(|x| async move {
-        if x % 50 == 0 {
+        if x.is_multiple_of(50) {
             sleep(Duration::from_millis(1)).await;
         }
         x
