@@ -48,6 +48,26 @@ fn drain_delivers_everything_in_order() {
     });
 }
 
+/// The producer's low-water wake at its edge: with capacity 1 the low-water mark is 0, so a
+/// waiting producer must be woken exactly when a pop empties the queue. Three items force it to
+/// wait twice; a wake skipped at the mark shows up as a loom deadlock.
+#[test]
+fn low_water_wake_is_never_lost() {
+    loom::model(|| {
+        let q = Arc::new(BatchQueue::new(1));
+        let producer = {
+            let q = Arc::clone(&q);
+            thread::spawn(move || {
+                assert!(push_all(&q, &[1, 2, 3]).is_ok());
+                q.close();
+            })
+        };
+        let got = pop_until_end(&q, 1);
+        producer.join().unwrap();
+        assert_eq!(got, vec![1, 2, 3]);
+    });
+}
+
 /// Abort accounting: while a producer pushes (waiting for room) and a consumer pops one batch
 /// and then aborts, every item is exactly one of popped, dropped-and-counted by `abort`, or left
 /// in the producer's buffer (returned to it). The producer is never left waiting.
