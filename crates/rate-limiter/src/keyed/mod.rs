@@ -199,7 +199,7 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
     pub fn check_key_n(&self, key: &K, n: u32) -> Result<(), KeyedError> {
         let now = self.now();
         match self.store.with_cell(key, now, &self.rate, |cell| {
-            cell.try_acquire(&self.rate, now, n)
+            cell.try_take(&self.rate, now, n)
         }) {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(denial)) => Err(self.denial(denial, n)),

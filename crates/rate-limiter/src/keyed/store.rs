@@ -35,8 +35,10 @@ pub enum WhenFull {
     /// existing keys keep their exact state (no key ever gets a fresh burst early).
     #[default]
     Reject,
-    /// Forget a key from the least recently used generation to make room: the new key is
-    /// always served, and the forgotten key (if it comes back) starts with a full bucket.
+    /// Make room by forgetting the least recently used generation of keys of the new key's
+    /// shard (or of another shard if that one is empty): the new key is served, and a
+    /// forgotten key that comes back starts with a full bucket. Eviction is O(1) under
+    /// the shard lock, however many keys it frees.
     EvictOldest,
 }
 
@@ -217,21 +219,37 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> MemoryStore<K, S> {
         drop(dropped);
     }
 
-    /// Removes one key from the oldest generation of any shard (lock-free of the caller's
-    /// shard), giving its slot back. Returns whether it found one.
+    /// Frees the least recently used generation of another shard that is not busy,
+    /// giving its slots back. Returns whether it freed anything.
     fn evict_elsewhere(&self, skip: usize) -> bool {
         for step in 1..self.shards.len() {
             let i = (skip + step) & (self.shards.len() - 1);
             if let Ok(mut g) = self.shards[i].0.try_write()
-                && let Some(evicted) = evict_one(&mut g)
+                && let Some(evicted) = self.evict_generation(&mut g)
             {
                 drop(g);
                 drop(evicted);
-                self.len.fetch_sub(1, Ordering::AcqRel);
                 return true;
             }
         }
         false
+    }
+
+    /// Takes the least recently used generation out of a shard (`previous`, or `current`
+    /// if that is all there is) and gives its slots back. O(1) under the lock; the caller
+    /// frees the map after releasing it.
+    fn evict_generation(&self, g: &mut Generations<K, S>) -> Option<HashMap<K, GcraCell, S>> {
+        if g.previous.is_empty() {
+            if g.current.is_empty() {
+                return None;
+            }
+            let fresh = HashMap::with_hasher(g.current.hasher().clone());
+            g.previous = std::mem::replace(&mut g.current, fresh);
+        }
+        let fresh = HashMap::with_hasher(g.previous.hasher().clone());
+        let evicted = std::mem::replace(&mut g.previous, fresh);
+        self.len.fetch_sub(evicted.len(), Ordering::AcqRel);
+        Some(evicted)
     }
 
     /// The slow path: the key is not in `current` of its shard.
@@ -247,8 +265,11 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> MemoryStore<K, S> {
         self.sweep_one(now, rate);
         let mut attempts = 0;
         loop {
+            // Declared before the guard so that, dropped in reverse order, a retired map is
+            // freed after the lock is released on every return path.
+            let dropped;
             let mut g = self.write(shard);
-            let dropped = self.rotate_if_due(&mut g, now, rate);
+            dropped = self.rotate_if_due(&mut g, now, rate);
             if let Some(cell) = g.current.get(key) {
                 return Ok(f(cell));
             }
@@ -268,36 +289,22 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> MemoryStore<K, S> {
             if self.when_full == WhenFull::Reject {
                 return Err(Full);
             }
-            // Make room by handing an evicted key's slot straight to the new one.
-            if let Some(evicted) = evict_one(&mut g) {
-                let cell = GcraCell::full(rate, now);
-                let out = f(&cell);
-                g.current.insert(key.clone(), cell);
+            // Make room: forget this shard's least recently used generation at once
+            // (O(1), no per-key scan), or another shard's if this one holds nothing.
+            let evicted = self.evict_generation(&mut g);
+            if evicted.is_some() {
                 drop(g);
                 drop((evicted, dropped));
-                return Ok(out);
+                continue;
             }
             drop(g);
             drop(dropped);
             attempts += 1;
-            if !self.evict_elsewhere(shard) && attempts > 3 {
+            if !self.evict_elsewhere(shard) || attempts > 8 {
                 return Err(Full);
             }
         }
     }
-}
-
-/// Removes one key, preferring the least recently used generation.
-fn evict_one<K: Hash + Eq + Clone, S: BuildHasher>(
-    g: &mut Generations<K, S>,
-) -> Option<(K, GcraCell)> {
-    let map = if g.previous.is_empty() {
-        &mut g.current
-    } else {
-        &mut g.previous
-    };
-    let key = map.keys().next()?.clone();
-    map.remove_entry(&key)
 }
 
 impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> Store<K> for MemoryStore<K, S> {
