@@ -77,3 +77,27 @@ impl<T> Reorder<T> {
         Some(value)
     }
 }
+
+#[cfg(all(test, not(tidewater_loom)))]
+mod tests {
+    use super::Reorder;
+
+    #[test]
+    fn delivers_in_order_and_refuses_outside_the_window_or_twice() {
+        let mut r = Reorder::new(3);
+        assert_eq!(r.insert(3, 'd'), Err('d'), "outside the window");
+        assert_eq!(r.insert(2, 'c'), Ok(()));
+        assert_eq!(r.insert(2, 'x'), Err('x'), "second result for one index");
+        assert_eq!(r.pop(), None, "index 0 has not arrived");
+        assert_eq!(r.insert(0, 'a'), Ok(()));
+        assert_eq!(r.pop(), Some('a'));
+        assert_eq!(r.pop(), None);
+        assert_eq!(r.insert(3, 'd'), Ok(()), "the window moved");
+        assert_eq!(r.insert(1, 'b'), Ok(()));
+        assert_eq!(r.held(), 3);
+        let rest: Vec<char> = std::iter::from_fn(|| r.pop()).collect();
+        assert_eq!(rest, vec!['b', 'c', 'd']);
+        assert_eq!(r.held(), 0);
+        assert!(!r.admits(3) && r.admits(4) && r.admits(6) && !r.admits(7));
+    }
+}

@@ -55,19 +55,24 @@ impl<R, E> SpawnedEngine<R, E> {
     }
 }
 
-/// Runs one item to its outcome: panics caught, the timeout applied.
-async fn isolated<Fut, R, E>(fut: Fut, timeout: Option<Duration>) -> Outcome<R, E>
+/// Runs one item to its outcome, panics caught.
+async fn isolated<Fut, R, E>(fut: Fut) -> Outcome<R, E>
 where
     Fut: Future<Output = Result<R, E>>,
 {
     let mut fut = pin!(fut);
-    let work = poll_fn(|cx| poll_isolated(fut.as_mut(), cx));
-    match timeout {
-        None => work.await,
-        Some(limit) => match tokio::time::timeout(limit, work).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(ItemError::TimedOut(limit)),
-        },
+    poll_fn(|cx| poll_isolated(fut.as_mut(), cx)).await
+}
+
+/// [`isolated`] under a timeout. A separate function so that items without a timeout do
+/// not carry a (large, cache-aligned) timer in their task.
+async fn isolated_with_timeout<Fut, R, E>(fut: Fut, limit: Duration) -> Outcome<R, E>
+where
+    Fut: Future<Output = Result<R, E>>,
+{
+    match tokio::time::timeout(limit, isolated(fut)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(ItemError::TimedOut(limit)),
     }
 }
 
@@ -98,11 +103,16 @@ where
             }
         };
         let inbox = Arc::clone(&self.inbox);
-        let timeout = self.timeout;
-        let handle = runtime.spawn(async move {
-            let outcome = isolated(fut, timeout).await;
-            inbox.push((slot, outcome));
-        });
+        let handle = match self.timeout {
+            None => runtime.spawn(async move {
+                let outcome = isolated(fut).await;
+                inbox.push((slot, outcome));
+            }),
+            Some(limit) => runtime.spawn(async move {
+                let outcome = isolated_with_timeout(fut, limit).await;
+                inbox.push((slot, outcome));
+            }),
+        };
         self.handles[slot] = Some((index, handle));
         self.in_flight += 1;
     }
