@@ -226,7 +226,7 @@ impl<T: Send + 'static> Pipeline<T> {
                 let unit = guarded(&mut f, pending.pop_front()?, emit);
                 Some((unit, 1))
             };
-            ordered(inlet, outlet, ctx, concurrency, start)
+            concurrent(inlet, outlet, ctx, concurrency, true, start)
         })
         .invalid_if(concurrency == 0, ConfigProblem::ZeroConcurrency)
     }
@@ -244,25 +244,7 @@ impl<T: Send + 'static> Pipeline<T> {
                 let unit = guarded(&mut f, pending.pop_front()?, emit);
                 Some((unit, 1))
             };
-            if concurrency <= 1 {
-                Either::Left(stage_async::run(
-                    inlet,
-                    outlet,
-                    ctx,
-                    1,
-                    OneLane::new(),
-                    start,
-                ))
-            } else {
-                Either::Right(stage_async::run(
-                    inlet,
-                    outlet,
-                    ctx,
-                    concurrency,
-                    UnorderedLanes::new(),
-                    start,
-                ))
-            }
+            concurrent(inlet, outlet, ctx, concurrency, false, start)
         })
         .invalid_if(concurrency == 0, ConfigProblem::ZeroConcurrency)
     }
@@ -315,7 +297,7 @@ impl<T: Send + 'static> Pipeline<T> {
                 });
                 Some((unit, take))
             };
-            ordered(inlet, outlet, ctx, concurrency, start)
+            concurrent(inlet, outlet, ctx, concurrency, true, start)
         })
         .invalid_if(concurrency == 0, ConfigProblem::ZeroConcurrency)
     }
@@ -357,7 +339,7 @@ impl<T: Send + 'static> Pipeline<T> {
                 });
                 Some((unit, 1))
             };
-            ordered(inlet, outlet, ctx, concurrency, start)
+            concurrent(inlet, outlet, ctx, concurrency, true, start)
         })
         .invalid_if(concurrency == 0, ConfigProblem::ZeroConcurrency)
     }
@@ -458,41 +440,41 @@ impl<T: Send + 'static> Pipeline<T> {
                 };
                 Some((unit, 1))
             };
-            stage_async::run(inlet, outlet, ctx, 1, OneLane::new(), start)
+            stage_async::run((inlet, outlet, ctx), 1, OneLane::new(), start)
         })
     }
 }
 
-/// Runs an order-keeping concurrent stage (one slot when `concurrency <= 1`).
-fn ordered<T, U, F, S>(
+/// Runs a concurrent stage: one slot when `concurrency <= 1`, else ordered or unordered lanes.
+fn concurrent<T, U, F, S>(
     inlet: Inlet<T>,
     outlet: Outlet<U>,
     ctx: StageCtx,
     concurrency: usize,
+    keep_order: bool,
     start: S,
 ) -> impl Future<Output = ()>
 where
     F: Future<Output = Settled<U>>,
     S: FnMut(&mut VecDeque<T>, usize) -> Option<(F, usize)>,
 {
+    let io = (inlet, outlet, ctx);
     if concurrency <= 1 {
-        Either::Left(stage_async::run(
-            inlet,
-            outlet,
-            ctx,
-            1,
-            OneLane::new(),
-            start,
-        ))
-    } else {
-        Either::Right(stage_async::run(
-            inlet,
-            outlet,
-            ctx,
+        Either::Left(stage_async::run(io, 1, OneLane::new(), start))
+    } else if keep_order {
+        Either::Right(Either::Left(stage_async::run(
+            io,
             concurrency,
             OrderedLanes::new(),
             start,
-        ))
+        )))
+    } else {
+        Either::Right(Either::Right(stage_async::run(
+            io,
+            concurrency,
+            UnorderedLanes::new(),
+            start,
+        )))
     }
 }
 

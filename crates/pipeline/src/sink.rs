@@ -74,7 +74,6 @@ impl<T: Send + 'static> Pipeline<T> {
         let (run, mut inlet) = self.start()?;
         let sink = Arc::clone(inlet.metrics());
         let mut batch = Vec::new();
-        let mut delivered = 0;
         'run: while !run.ctrl.is_aborted() && inlet.recv(&mut batch).await.is_some() {
             let mut items = batch.drain(..);
             while let Some(item) = items.next() {
@@ -96,13 +95,11 @@ impl<T: Send + 'static> Pipeline<T> {
                     });
                     break 'run;
                 }
-                delivered += 1;
                 sink.add_out(1, 1);
             }
         }
         drop(batch);
         drop(inlet);
-        let _ = delivered;
         run.finish_sink(&sink, 0).await
     }
 
@@ -248,6 +245,8 @@ impl<T> PipelineStream<T> {
     ///
     /// # Errors
     /// The first failure of the run, as for [`Pipeline::collect`].
+    ///
+    /// Cancel safety: dropping the future leaves the run aborted; its tasks end on their own.
     pub async fn finish(mut self) -> Result<PipelineReport, PipelineError> {
         match std::mem::replace(&mut self.state, State::Finished) {
             State::Running { run, inlet } => {

@@ -202,9 +202,7 @@ fn settle<U>(
 /// number of free lanes) and returns a unit and how many items it covers, or `None` if there is
 /// nothing to start.
 pub(crate) async fn run<T, U, F, L, S>(
-    mut inlet: Inlet<T>,
-    outlet: Outlet<U>,
-    ctx: StageCtx,
+    (mut inlet, outlet, ctx): (Inlet<T>, Outlet<U>, StageCtx),
     concurrency: usize,
     mut lanes: L,
     mut start: S,

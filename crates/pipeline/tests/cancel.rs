@@ -15,6 +15,17 @@ fn assert_invariant(report: &PipelineReport) {
     assert_eq!(report.admitted(), accounted, "{report}");
 }
 
+/// A token that fires after `delay`.
+fn cancel_after(delay: Duration) -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        sleep(delay).await;
+        t.cancel();
+    });
+    token
+}
+
 /// A producer that sends until the channel closes; returns how many sends succeeded.
 fn producer(tx: mpsc::Sender<u64>) -> tokio::task::JoinHandle<u64> {
     tokio::spawn(async move {
@@ -54,12 +65,7 @@ fn slow_pipeline(
 async fn drain_delivers_every_item_that_was_sent() {
     let (tx, rx) = mpsc::channel(64);
     let sender = producer(tx);
-    let token = CancellationToken::new();
-    let t = token.clone();
-    tokio::spawn(async move {
-        sleep(Duration::from_millis(200)).await;
-        t.cancel();
-    });
+    let token = cancel_after(Duration::from_millis(200));
     let (out, report) = slow_pipeline(rx, &token, CancelMode::Drain)
         .collect()
         .await
@@ -79,12 +85,7 @@ async fn drain_delivers_every_item_that_was_sent() {
 
 #[tokio::test(start_paused = true)]
 async fn drain_from_iter_stops_the_source_only() {
-    let token = CancellationToken::new();
-    let t = token.clone();
-    tokio::spawn(async move {
-        sleep(Duration::from_millis(50)).await;
-        t.cancel();
-    });
+    let token = cancel_after(Duration::from_millis(50));
     let (out, report) = Pipeline::from_iter(0..u64::MAX)
         .cancel_on(token, CancelMode::Drain)
         .map(2, |x| async move {
@@ -105,12 +106,7 @@ async fn drain_from_iter_stops_the_source_only() {
 async fn abort_stops_now_and_counts_what_it_dropped() {
     let (tx, rx) = mpsc::channel(64);
     let sender = producer(tx);
-    let token = CancellationToken::new();
-    let t = token.clone();
-    tokio::spawn(async move {
-        sleep(Duration::from_millis(200)).await;
-        t.cancel();
-    });
+    let token = cancel_after(Duration::from_millis(200));
     let start = Instant::now();
     let (out, report) = slow_pipeline(rx, &token, CancelMode::Abort)
         .collect()
@@ -130,12 +126,7 @@ async fn abort_stops_now_and_counts_what_it_dropped() {
 
 #[tokio::test(start_paused = true)]
 async fn abort_interrupts_a_long_user_future() {
-    let token = CancellationToken::new();
-    let t = token.clone();
-    tokio::spawn(async move {
-        sleep(Duration::from_secs(1)).await;
-        t.cancel();
-    });
+    let token = cancel_after(Duration::from_secs(1));
     let start = Instant::now();
     let (out, report) = Pipeline::from_iter(0..10u32)
         .cancel_on(token, CancelMode::Abort)
