@@ -4,6 +4,7 @@
 //! -p tidewater-event-bus --test loom`. Each model states the invariant it checks.
 #![cfg(tidewater_loom)]
 
+use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
 use tidewater_event_bus::{
     Overflow, RecvError, Start, SubscribeOptions, Subscriber, Topic, TopicOptions, TryRecvError,
@@ -51,6 +52,15 @@ fn step(sub: &mut Subscriber<u64>, expect_next: &mut u64, seen: &mut u64) -> boo
     }
 }
 
+/// One receive attempt; yields to the other threads when nothing is there yet. (loom does
+/// not reorder a bare load before a later store of another thread: the yield lets it explore
+/// the publisher running between the reader's steps.)
+fn poll(sub: &mut Subscriber<u64>, expect_next: &mut u64, seen: &mut u64) {
+    if !step(sub, expect_next, seen) {
+        thread::yield_now();
+    }
+}
+
 /// Ring wrap-around at capacity 1 and 2: a reader racing a publisher that laps it never reads
 /// an overwritten slot, and received + missed == published, exactly.
 #[test]
@@ -69,7 +79,7 @@ fn ring_wraps_at_capacity_one_and_two() {
             };
             let (mut next, mut seen) = (0, 0);
             for _ in 0..2 {
-                step(&mut sub, &mut next, &mut seen);
+                poll(&mut sub, &mut next, &mut seen);
             }
             publisher.join().unwrap();
             while step(&mut sub, &mut next, &mut seen) {}
@@ -100,11 +110,11 @@ fn lag_accounting_adds_up() {
         };
         let reader = thread::spawn(move || {
             let (mut next, mut seen) = (0, 0);
-            step(&mut queue, &mut next, &mut seen);
+            poll(&mut queue, &mut next, &mut seen);
             (queue, next, seen)
         });
         let (mut next, mut seen) = (0, 0);
-        step(&mut ring, &mut next, &mut seen);
+        poll(&mut ring, &mut next, &mut seen);
         publisher.join().unwrap();
         while step(&mut ring, &mut next, &mut seen) {}
         assert_eq!(seen, 3);
@@ -150,11 +160,21 @@ fn ring_reader_has_no_lost_wakeup() {
     loom::model(|| {
         let t = topic(2);
         let mut sub = t.subscribe();
-        let reader = thread::spawn(move || {
-            assert_eq!(*sub.blocking_recv().unwrap(), 7);
-            assert_eq!(sub.blocking_recv().unwrap_err(), RecvError::Closed);
-        });
+        let got = std::sync::Arc::new(AtomicBool::new(false));
+        let reader = {
+            let got = got.clone();
+            thread::spawn(move || {
+                assert_eq!(*sub.blocking_recv().unwrap(), 7);
+                got.store(true, Ordering::Release);
+                assert_eq!(sub.blocking_recv().unwrap_err(), RecvError::Closed);
+            })
+        };
         t.publish(7);
+        // Close only once the event arrived, so a wake-up lost by the publish is not hidden
+        // by the close's wake-up.
+        while !got.load(Ordering::Acquire) {
+            thread::yield_now();
+        }
         drop(t); // the last handle closes the topic
         reader.join().unwrap();
     });
