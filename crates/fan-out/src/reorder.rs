@@ -1,25 +1,28 @@
 //! The reorder buffer: results arrive in any order and leave in input order.
 //!
-//! A ring indexed by `index % capacity` holding the results whose index lies in
-//! `[next, next + capacity)`. The driver only starts an item whose index is inside that
-//! window, so the ring never needs to grow and memory stays `O(capacity)`.
+//! Holds the results whose index lies in the window `[next, next + window)`; position `k`
+//! of the deque is index `next + k`. The driver only starts an item whose index is inside
+//! the window, so memory stays `O(window)`; the deque grows on demand, so a huge window
+//! costs nothing until it is used.
+
+use std::collections::VecDeque;
 
 /// See the module docs.
 #[derive(Debug)]
 pub struct Reorder<T> {
-    ring: Vec<Option<T>>,
+    slots: VecDeque<Option<T>>,
+    window: usize,
     next: usize,
     held: usize,
 }
 
 impl<T> Reorder<T> {
-    /// A buffer for a window of `capacity` (at least 1) input positions.
+    /// A buffer for a window of `window` (at least 1) input positions.
     #[must_use]
-    pub fn new(capacity: usize) -> Self {
-        let mut ring = Vec::new();
-        ring.resize_with(capacity.max(1), || None);
+    pub fn new(window: usize) -> Self {
         Self {
-            ring,
+            slots: VecDeque::new(),
+            window: window.max(1),
             next: 0,
             held: 0,
         }
@@ -34,7 +37,7 @@ impl<T> Reorder<T> {
     /// The width of the window.
     #[must_use]
     pub fn capacity(&self) -> usize {
-        self.ring.len()
+        self.window
     }
 
     /// How many results are waiting.
@@ -46,20 +49,22 @@ impl<T> Reorder<T> {
     /// Whether an item with `index` may be started (its result would fit the window).
     #[must_use]
     pub fn admits(&self, index: usize) -> bool {
-        index >= self.next && index - self.next < self.ring.len()
+        index >= self.next && index - self.next < self.window
     }
 
-    /// Stores the result of `index`. A result outside the window, or a second result for
-    /// the same index, is handed back.
+    /// Stores the result of `index`.
     ///
     /// # Errors
-    /// Returns the value when `index` is outside the window or already filled.
+    /// Hands the value back when `index` is outside the window or already filled.
     pub fn insert(&mut self, index: usize, value: T) -> Result<(), T> {
         if !self.admits(index) {
             return Err(value);
         }
-        let len = self.ring.len();
-        let slot = &mut self.ring[index % len];
+        let pos = index - self.next;
+        if pos >= self.slots.len() {
+            self.slots.resize_with(pos + 1, || None);
+        }
+        let slot = &mut self.slots[pos];
         if slot.is_some() {
             return Err(value);
         }
@@ -70,8 +75,8 @@ impl<T> Reorder<T> {
 
     /// Takes the result of the next index in order, if it has arrived.
     pub fn pop(&mut self) -> Option<T> {
-        let len = self.ring.len();
-        let value = self.ring[self.next % len].take()?;
+        let value = self.slots.front_mut()?.take()?;
+        self.slots.pop_front();
         self.next += 1;
         self.held -= 1;
         Some(value)

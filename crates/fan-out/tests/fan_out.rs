@@ -700,3 +700,19 @@ async fn for_each_reports_a_stop_and_delivers_cancelled_items() {
         ]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_huge_limit_allocates_only_what_is_used() {
+    let fan = FanOut::new(NonZeroUsize::MAX);
+    let events: Vec<_> = fan
+        .stream(0..5u64, |i| async move {
+            sleep(ms(5 - i)).await;
+            Ok::<_, ()>(i)
+        })
+        .collect()
+        .await;
+    assert_eq!(
+        events.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3, 4]
+    );
+}
