@@ -208,8 +208,11 @@ where
                 }
             }
             if let Some(reason) = *stop {
+                // Results that finished meanwhile still go through the policy (a skipped
+                // failure stays skipped); the stop reason itself is already fixed.
+                let mut fixed = Some(reason);
                 engine.cancel_all(&mut |i, o| match o {
-                    Some(o) => sink.item(i, o),
+                    Some(o) => route(policy, &mut fixed, sink, i, o),
                     None => sink.unfinished(i, reason),
                 });
                 self.finished = true;

@@ -270,6 +270,9 @@ impl FanOut<Spawned> {
 
     /// [`FanOut::stream`] with every item as a tokio task. Items keep running while the
     /// consumer is busy, so the stream cannot snooze them.
+    ///
+    /// Outside a tokio runtime the stream ends at once without pulling any input; use
+    /// [`run`](Self::run) or [`for_each`](Self::for_each) to get [`Stop::NoRuntime`].
     pub fn stream<I, F, Fut, R, E>(
         &self,
         inputs: I,
