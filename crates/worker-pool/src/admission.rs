@@ -54,6 +54,8 @@ pub struct Core<J> {
     live_workers: AtomicUsize,
     /// Mirrors `waiters.idle.len()`, readable without the lock.
     idle_count: AtomicUsize,
+    /// Workers polling the queue for a short while before they sleep (see [`Core::search`]).
+    searching: AtomicUsize,
     /// Mirrors `waiters.space.len()`, readable without the lock.
     space_count: AtomicUsize,
     waiters: Mutex<Waiters>,
@@ -88,6 +90,7 @@ impl<J> Core<J> {
             aborting: AtomicBool::new(false),
             live_workers: AtomicUsize::new(workers),
             idle_count: AtomicUsize::new(0),
+            searching: AtomicUsize::new(0),
             space_count: AtomicUsize::new(0),
             waiters: Mutex::new(Waiters {
                 idle: Vec::with_capacity(workers),
@@ -202,9 +205,27 @@ impl<J> Core<J> {
             crate::sync::spin();
         }
         fence(Ordering::SeqCst);
-        if self.idle_count.load(Ordering::Relaxed) > 0 {
+        // A searching worker will find the job itself: waking a sleeper would cost a
+        // syscall for nothing. (A searcher stops searching, then registers as idle, fences
+        // and re-checks the queue, so a job it misses is never stranded.)
+        if self.idle_count.load(Ordering::Relaxed) > 0
+            && self.searching.load(Ordering::Relaxed) == 0
+        {
             self.wake_one_idle();
         }
+    }
+
+    /// Marks the caller as a worker polling the queue before going to sleep. While any worker
+    /// searches, submits do not wake sleeping workers. Drop the guard before
+    /// [`next_job`](Self::next_job).
+    ///
+    /// Only one worker searches at a time (`None` if another one already does): on a busy
+    /// machine every spinning worker takes a CPU from the submitters.
+    pub fn search(&self) -> Option<Search<'_, J>> {
+        self.searching
+            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::Relaxed)
+            .ok()
+            .map(|_| Search { core: self })
     }
 
     fn wake_one_idle(&self) {
@@ -358,6 +379,41 @@ impl<J> Permit<'_, J> {
 impl<J> Drop for Permit<'_, J> {
     fn drop(&mut self) {
         self.core.release();
+    }
+}
+
+/// Guard of [`Core::search`].
+#[must_use = "the worker counts as searching until the guard is dropped"]
+pub struct Search<'a, J> {
+    core: &'a Core<J>,
+}
+
+impl<J> fmt::Debug for Search<'_, J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Search").finish_non_exhaustive()
+    }
+}
+
+impl<J> Search<'_, J> {
+    /// Takes a job found while searching. If more are queued and nobody else searches, wakes
+    /// a sleeping worker for them, since submits skipped that while this worker searched.
+    pub fn found(self, job: J) -> J {
+        let core = self.core;
+        drop(self);
+        fence(Ordering::SeqCst);
+        if core.reserved() > 0
+            && core.idle_count.load(Ordering::Relaxed) > 0
+            && core.searching.load(Ordering::Relaxed) == 0
+        {
+            core.wake_one_idle();
+        }
+        job
+    }
+}
+
+impl<J> Drop for Search<'_, J> {
+    fn drop(&mut self) {
+        self.core.searching.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

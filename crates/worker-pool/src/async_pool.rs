@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
@@ -15,6 +15,7 @@ use crate::config::{Config, Queued, Shared};
 use crate::admission::Refusal;
 use crate::error::{BuildError, PoolClosed, SubmitTimeoutError, TrySubmitError};
 use crate::job::{CancelOnDrop, JobCell, JobError, JobHandle, Outcome, panic_message};
+use crate::stamp::Stamp;
 use crate::stats::{Metrics, PoolReport};
 use crate::sync::{Mutex, lock};
 
@@ -206,7 +207,7 @@ impl WorkerPool {
                 let (job, handle) = package(job);
                 permit.push(Queued {
                     job,
-                    at: Instant::now(),
+                    at: Stamp::now(),
                 });
                 Ok(handle)
             }
@@ -232,7 +233,7 @@ impl WorkerPool {
                 let (job, handle) = package(job);
                 permit.push(Queued {
                     job,
-                    at: Instant::now(),
+                    at: Stamp::now(),
                 });
                 Ok(handle)
             }
@@ -268,7 +269,7 @@ impl WorkerPool {
                 let (job, handle) = package(job);
                 permit.push(Queued {
                     job,
-                    at: Instant::now(),
+                    at: Stamp::now(),
                 });
                 return Ok(handle);
             }
@@ -384,7 +385,11 @@ async fn worker(inner: Arc<Inner>, id: usize) {
     let core = &inner.shared.core;
     let mut streak = 0;
     loop {
-        let queued = match core.try_pop() {
+        let found = match core.try_pop() {
+            Some(queued) => Some(queued),
+            None => search(core).await,
+        };
+        let queued = match found {
             Some(queued) => queued,
             None => match core.next_job(id).await {
                 Some(queued) => queued,
@@ -405,6 +410,24 @@ async fn worker(inner: Arc<Inner>, id: usize) {
             tokio::task::yield_now().await;
         }
     }
+}
+
+/// Times an idle worker re-polls the queue (yielding to the runtime in between) before it
+/// sleeps. One worker searches at a time; while it does, submits skip the wake-up.
+const SEARCH_ROUNDS: u32 = 4;
+
+async fn search(core: &crate::admission::Core<Queued<AsyncJob>>) -> Option<Queued<AsyncJob>> {
+    let searching = core.search()?;
+    for _ in 0..SEARCH_ROUNDS {
+        tokio::task::yield_now().await;
+        if let Some(queued) = core.try_pop() {
+            return Some(searching.found(queued));
+        }
+        if core.is_finished() {
+            break;
+        }
+    }
+    None
 }
 
 /// Polls one job inside the worker task, watching the shutdown deadline.

@@ -13,6 +13,7 @@ use crate::admission::{Permit, Refusal};
 use crate::error::{BuildError, PoolClosed, SubmitTimeoutError, TrySubmitError};
 use crate::job::{JobCell, JobError, JobHandle, Outcome, panic_message};
 use crate::park::Parker;
+use crate::stamp::Stamp;
 use crate::stats::{Metrics, PoolReport};
 
 /// A closure and its result cell in one allocation, seen by the worker through this trait.
@@ -199,7 +200,7 @@ impl BlockingPool {
         let handle = JobHandle::new(cell.clone());
         permit.push(Queued {
             job: BlockingJob(cell),
-            at: Instant::now(),
+            at: Stamp::now(),
         });
         handle
     }
@@ -371,12 +372,38 @@ impl Drop for ExitGuard<'_> {
     }
 }
 
+/// Rounds of polling an empty queue before sleeping: short exponential spins, then yields.
+/// Bounded (a few microseconds), so an idle pool sleeps instead of burning CPU, yet a steady
+/// stream of jobs rarely pays for a sleep and a wake-up.
+const SEARCH_SPINS: u32 = 7;
+const SEARCH_YIELDS: u32 = 0;
+
+fn search(core: &crate::admission::Core<Queued<BlockingJob>>) -> Option<Queued<BlockingJob>> {
+    let searching = core.search()?;
+    for round in 0..SEARCH_SPINS + SEARCH_YIELDS {
+        if round < SEARCH_SPINS {
+            for _ in 0..1u32 << round {
+                std::hint::spin_loop();
+            }
+        } else {
+            thread::yield_now();
+        }
+        if let Some(queued) = core.try_pop() {
+            return Some(searching.found(queued));
+        }
+        if core.is_finished() {
+            break;
+        }
+    }
+    None
+}
+
 fn worker(shared: &BlockingShared, id: usize) {
     let _exit = ExitGuard(shared);
     let parker = Parker::new();
     let core = &shared.core;
     loop {
-        let queued = match core.try_pop() {
+        let queued = match core.try_pop().or_else(|| search(core)) {
             Some(queued) => queued,
             None => match parker.block_on(core.next_job(id)) {
                 Some(queued) => queued,

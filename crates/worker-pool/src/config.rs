@@ -2,9 +2,9 @@
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::Instant;
 
 use crate::admission::Core;
+use crate::stamp::Stamp;
 use crate::error::BuildError;
 use crate::stats::{Metrics, Stats};
 
@@ -41,7 +41,7 @@ impl Config {
 /// A job in the queue with the time it was admitted (for the queue-wait metric).
 pub(crate) struct Queued<J> {
     pub(crate) job: J,
-    pub(crate) at: Instant,
+    pub(crate) at: Stamp,
 }
 
 /// What the pool handle and its workers share.

@@ -47,6 +47,7 @@ pub mod admission;
 mod error;
 mod job;
 mod park;
+mod stamp;
 mod stats;
 mod sync;
 

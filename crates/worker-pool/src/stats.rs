@@ -1,11 +1,12 @@
 //! Counters: written by one worker each (no contended read-modify-writes on the hot path),
 //! summed on demand into [`Metrics`] and [`PoolReport`].
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
 use crate::job::Outcome;
+use crate::stamp::Stamp;
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
 /// A snapshot of a pool's state and counters, from `metrics()`.
@@ -127,7 +128,7 @@ impl Stats {
     }
 
     /// Worker `id` picked up a job queued at `queued_at`.
-    pub(crate) fn started(&self, id: usize, queued_at: Instant) {
+    pub(crate) fn started(&self, id: usize, queued_at: Stamp) {
         let Some(stats) = self.workers.get(id) else {
             return;
         };

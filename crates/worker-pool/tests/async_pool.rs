@@ -38,7 +38,7 @@ fn zero_sizes_and_missing_runtime_are_typed_errors() {
         .enable_all()
         .build()
         .unwrap();
-    let _guard = rt.enter();
+    let guard = rt.enter();
     assert!(matches!(
         WorkerPool::builder().workers(0).build(),
         Err(BuildError::ZeroWorkers)
@@ -47,7 +47,7 @@ fn zero_sizes_and_missing_runtime_are_typed_errors() {
         WorkerPool::builder().queue_capacity(0).build(),
         Err(BuildError::ZeroQueueCapacity)
     ));
-    drop(_guard);
+    drop(guard);
     let err = WorkerPool::builder().build().unwrap_err();
     assert!(matches!(err, BuildError::NoRuntime));
     assert!(err.to_string().contains("runtime"));

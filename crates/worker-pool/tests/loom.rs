@@ -150,3 +150,25 @@ fn cancelled_waiter_passes_its_slot_on() {
 fn futures_noop_waker() -> std::task::Waker {
     std::task::Waker::noop().clone()
 }
+
+/// A searching worker makes submits skip the wake-up; it must still never strand a job: the
+/// worker searches (finds nothing), stops searching and sleeps, racing a submit.
+#[test]
+fn searching_worker_never_strands_a_job() {
+    loom::model(|| {
+        let core = Arc::new(Core::<u32>::new(2, 1));
+        let worker = {
+            let core = core.clone();
+            thread::spawn(move || {
+                if let Some(search) = core.search() {
+                    if let Some(job) = core.try_pop() {
+                        return Some(search.found(job));
+                    }
+                }
+                block_on(core.next_job(0))
+            })
+        };
+        assert!(core.try_submit(4).is_ok());
+        assert_eq!(worker.join().unwrap(), Some(4));
+    });
+}
