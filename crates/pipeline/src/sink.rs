@@ -3,8 +3,9 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
+use std::future::poll_fn;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -61,6 +62,7 @@ impl<T: Send + 'static> Pipeline<T> {
     }
 
     /// Runs the pipeline, calling `f` on every item in order (one at a time, in the caller's task).
+    /// An abort interrupts a running `f` (its item is counted as dropped by the sink).
     ///
     /// # Errors
     /// As for [`collect`](Self::collect); a panic in `f` fails the run as stage `sink`.
@@ -73,6 +75,8 @@ impl<T: Send + 'static> Pipeline<T> {
     {
         let (run, mut inlet) = self.start()?;
         let sink = Arc::clone(inlet.metrics());
+        let abort = run.ctrl.abort.clone();
+        let mut aborted = pin!(abort.cancelled());
         let mut batch = Vec::new();
         'run: while !run.ctrl.is_aborted() && inlet.recv(&mut batch).await.is_some() {
             let mut items = batch.drain(..);
@@ -82,8 +86,23 @@ impl<T: Send + 'static> Pipeline<T> {
                     break 'run;
                 }
                 let done = match catch_unwind(AssertUnwindSafe(|| f(item))) {
-                    Ok(fut) => AssertUnwindSafe(fut).catch_unwind().await,
-                    Err(payload) => Err(payload),
+                    Ok(fut) => {
+                        let mut fut = pin!(AssertUnwindSafe(fut).catch_unwind());
+                        // An abort interrupts a long `f` too (its item counts as dropped).
+                        poll_fn(|cx| match fut.as_mut().poll(cx) {
+                            Poll::Ready(done) => Poll::Ready(Some(done)),
+                            Poll::Pending if aborted.as_mut().poll(cx).is_ready() => {
+                                Poll::Ready(None)
+                            }
+                            Poll::Pending => Poll::Pending,
+                        })
+                        .await
+                    }
+                    Err(payload) => Some(Err(payload)),
+                };
+                let Some(done) = done else {
+                    sink.add_dropped(1 + items.len());
+                    break 'run;
                 };
                 if let Err(payload) = done {
                     sink.add_dropped(items.len());

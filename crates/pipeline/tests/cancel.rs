@@ -202,3 +202,18 @@ async fn dropping_the_run_at_any_point_leaks_nothing() {
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn abort_interrupts_a_long_for_each() {
+    let token = cancel_after(Duration::from_secs(1));
+    let start = Instant::now();
+    let report = Pipeline::from_iter(0..10u32)
+        .cancel_on(token, CancelMode::Abort)
+        .for_each(|_| sleep(Duration::from_secs(3_600)))
+        .await
+        .unwrap();
+    assert!(start.elapsed() < Duration::from_secs(2));
+    assert_eq!(report.outcome, Outcome::Aborted);
+    assert_eq!(report.delivered(), 0);
+    assert_invariant(&report);
+}
