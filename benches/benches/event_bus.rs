@@ -7,7 +7,9 @@
 //!   tidewater `Overflow::Lag` vs tokio broadcast. Throughput is in published events; how many
 //!   each implementation actually delivered is printed once per run (`delivered ...`).
 //! - `event_bus/drain_{1,16,64}`: one thread publishes 256 events then drains every
-//!   subscriber with `try_recv` (the tokio PR #8357 shape); throughput in deliveries.
+//!   subscriber (the tokio PR #8357 shape); throughput in deliveries. `tidewater` uses
+//!   `try_recv` like tokio; `tidewater_try_recv_with` visits events in place (no per-event
+//!   reference counting), the fastest way to drain.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_main};
 use std::hint::black_box;
@@ -194,7 +196,7 @@ fn lossless(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500));
     group.throughput(Throughput::Elements(n * SUBSCRIBERS as u64));
     group.bench_function("tidewater", |b| {
-        b.iter_custom(|iters| timed(iters, || tidewater_lossless(&rt, n)).0)
+        b.iter_custom(|iters| timed(iters, || tidewater_lossless(&rt, n)).0);
     });
     group.bench_function("async_broadcast", |b| {
         b.iter_custom(|iters| timed(iters, || async_broadcast_lossless(&rt, n)).0);
@@ -255,6 +257,42 @@ fn drain(c: &mut Criterion) {
                 }
             });
         });
+
+        let topic = self::topic();
+        let mut subs: Vec<_> = (0..subscribers).map(|_| topic.subscribe()).collect();
+        group.bench_function(
+            BenchmarkId::from_parameter("tidewater_try_recv_with"),
+            |b| {
+                b.iter(|| {
+                    for i in 0..BURST {
+                        topic.publish(i);
+                    }
+                    for sub in &mut subs {
+                        let mut sum = 0u64;
+                        let _ = sub.try_recv_with(usize::MAX, |_, v| sum = sum.wrapping_add(*v));
+                        black_box(sum);
+                    }
+                });
+            },
+        );
+
+        let topic = self::topic();
+        let mut subs: Vec<_> = (0..subscribers).map(|_| topic.subscribe()).collect();
+        group.bench_function(
+            BenchmarkId::from_parameter("tidewater_try_recv_with"),
+            |b| {
+                b.iter(|| {
+                    for i in 0..BURST {
+                        topic.publish(i);
+                    }
+                    for sub in &mut subs {
+                        let mut sum = 0u64;
+                        let _ = sub.try_recv_with(usize::MAX, |_, v| sum = sum.wrapping_add(*v));
+                        black_box(sum);
+                    }
+                });
+            },
+        );
 
         let (tx, _) = tokio::sync::broadcast::channel::<u64>(CAPACITY);
         let mut rxs: Vec<_> = (0..subscribers).map(|_| tx.subscribe()).collect();

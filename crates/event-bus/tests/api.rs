@@ -271,7 +271,7 @@ fn try_recv_with_visits_in_place() {
 #[tokio::test(start_paused = true)]
 async fn filters_run_before_queueing() {
     let t = topic(8);
-    let mut even = t.subscribe_filtered(|v: &u64| v % 2 == 0);
+    let mut even = t.subscribe_filtered(|v: &u64| v.is_multiple_of(2));
     let reached: Vec<usize> = (0..4).map(|i| t.publish(i)).collect();
     assert_eq!(reached, vec![1, 0, 1, 0]);
     let seqs: Vec<u64> = vec![
