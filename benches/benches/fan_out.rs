@@ -3,6 +3,7 @@
 //! `par_iter` (CPU-bound). Same workload for each implementation in a group.
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
+use std::future::Future;
 use std::hint::black_box;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -62,23 +63,25 @@ fn cpu(i: u64) -> u64 {
 }
 
 /// One in-task group: tidewater `run` against a futures combinator over the same items.
-fn in_task_group(
+fn in_task_group<W, WF>(
     c: &mut Criterion,
     name: &str,
     fan: &FanOut,
+    work: W,
     peer_name: &str,
     peer: fn(
         futures::stream::Iter<std::ops::Range<u64>>,
     ) -> futures::future::BoxFuture<'static, usize>,
-) {
+) where
+    W: Fn(u64) -> WF + Copy,
+    WF: Future<Output = Result<u64, ()>>,
+{
     let rt = current_thread();
     let mut g = group(c, name, ITEMS);
     g.bench_function("tidewater", |b| {
         b.iter(|| {
             rt.block_on(async {
-                let out = fan
-                    .run(0..ITEMS, |i| async move { Ok::<_, ()>(trivial(i).await) })
-                    .await;
+                let out = fan.run(0..ITEMS, work).await;
                 black_box(out.map(|v| v.len()).unwrap_or(0))
             })
         });
@@ -94,6 +97,7 @@ fn ordered(c: &mut Criterion) {
         c,
         "fan_out/ordered_100k",
         &FanOut::new(limit()),
+        |i| async move { Ok(trivial(i).await) },
         "futures_buffered",
         |items| {
             Box::pin(async move {
@@ -109,10 +113,32 @@ fn unordered(c: &mut Criterion) {
         c,
         "fan_out/unordered_100k",
         &FanOut::new(limit()).unordered(),
+        |i| async move { Ok(trivial(i).await) },
         "futures_buffer_unordered",
         |items| {
             Box::pin(async move {
                 let out: Vec<u64> = items.map(trivial).buffer_unordered(LIMIT).collect().await;
+                out.len()
+            })
+        },
+    );
+}
+
+/// Items that yield once before answering: every item goes through its waker.
+fn yield_once(c: &mut Criterion) {
+    async fn item(i: u64) -> u64 {
+        tokio::task::yield_now().await;
+        trivial(i).await
+    }
+    in_task_group(
+        c,
+        "fan_out/yield_once_ordered_100k",
+        &FanOut::new(limit()),
+        |i| async move { Ok(item(i).await) },
+        "futures_buffered",
+        |items| {
+            Box::pin(async move {
+                let out: Vec<u64> = items.map(item).buffered(LIMIT).collect().await;
                 out.len()
             })
         },
@@ -185,5 +211,5 @@ fn cpu_bound(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, ordered, unordered, spawned, cpu_bound);
+criterion_group!(benches, ordered, unordered, yield_once, spawned, cpu_bound);
 criterion_main!(benches);
