@@ -451,8 +451,10 @@ impl<'a, J> Future for Reserve<'a, J> {
                     return Poll::Ready(Err(Refusal::Closed));
                 }
                 _ => {
-                    if let Some(entry) =
-                        waiters.space.iter_mut().find(|(f, _)| Arc::ptr_eq(f, &flag))
+                    if let Some(entry) = waiters
+                        .space
+                        .iter_mut()
+                        .find(|(f, _)| Arc::ptr_eq(f, &flag))
                     {
                         entry.1.clone_from(cx.waker());
                     }

@@ -11,8 +11,8 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, Queued, Shared};
 use crate::admission::Refusal;
+use crate::config::{Config, Queued, Shared};
 use crate::error::{BuildError, PoolClosed, SubmitTimeoutError, TrySubmitError};
 use crate::job::{CancelOnDrop, JobCell, JobError, JobHandle, Outcome, panic_message};
 use crate::stamp::Stamp;

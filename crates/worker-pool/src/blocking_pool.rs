@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, Queued, Shared};
 use crate::admission::{Permit, Refusal};
+use crate::config::{Config, Queued, Shared};
 use crate::error::{BuildError, PoolClosed, SubmitTimeoutError, TrySubmitError};
 use crate::job::{JobCell, JobError, JobHandle, Outcome, panic_message};
 use crate::park::Parker;

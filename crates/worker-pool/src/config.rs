@@ -4,8 +4,8 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::admission::Core;
-use crate::stamp::Stamp;
 use crate::error::BuildError;
+use crate::stamp::Stamp;
 use crate::stats::{Metrics, Stats};
 
 /// Queue slots when the builder is not told otherwise.

@@ -19,7 +19,9 @@ pub enum BuildError {
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::ZeroWorkers => f.write_str("a pool needs at least one worker; pass workers(n) with n >= 1"),
+            Self::ZeroWorkers => {
+                f.write_str("a pool needs at least one worker; pass workers(n) with n >= 1")
+            }
             Self::ZeroQueueCapacity => {
                 f.write_str("the queue needs at least one slot; pass queue_capacity(n) with n >= 1")
             }
@@ -130,12 +132,10 @@ impl<J> fmt::Debug for SubmitTimeoutError<J> {
 impl<J> fmt::Display for SubmitTimeoutError<J> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Timeout(_) => f.write_str(
-                "no queue slot freed up within the timeout; the job was handed back",
-            ),
-            Self::Closed(_) => {
-                f.write_str("the pool is shut down; the job was handed back")
+            Self::Timeout(_) => {
+                f.write_str("no queue slot freed up within the timeout; the job was handed back")
             }
+            Self::Closed(_) => f.write_str("the pool is shut down; the job was handed back"),
         }
     }
 }

@@ -39,11 +39,11 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[doc(hidden)]
+pub mod admission;
 mod async_pool;
 mod blocking_pool;
 mod config;
-#[doc(hidden)]
-pub mod admission;
 mod error;
 mod job;
 mod park;
@@ -56,3 +56,14 @@ pub use blocking_pool::{BlockingPool, BlockingPoolBuilder};
 pub use error::{BuildError, PoolClosed, SubmitTimeoutError, TrySubmitError};
 pub use job::{JobError, JobHandle};
 pub use stats::{Metrics, PoolReport};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
+/// The guide's examples (`docs/worker-pool.md`), compiled and run as doc tests. Only compiled
+/// for doc tests, so the packaged crate never reads outside its directory.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/worker-pool.md")]
+struct GuideDoctests;

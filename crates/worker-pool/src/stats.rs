@@ -182,8 +182,7 @@ impl Stats {
             wait_nanos += u128::from(stats.wait_nanos.load(Ordering::Relaxed));
             wait_max = wait_max.max(stats.wait_max_nanos.load(Ordering::Relaxed));
         }
-        m.queue_wait_total =
-            Duration::from_nanos(u64::try_from(wait_nanos).unwrap_or(u64::MAX));
+        m.queue_wait_total = Duration::from_nanos(u64::try_from(wait_nanos).unwrap_or(u64::MAX));
         m.queue_wait_max = Duration::from_nanos(wait_max);
         m
     }

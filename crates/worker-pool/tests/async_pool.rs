@@ -167,7 +167,10 @@ async fn dropping_submit_at_each_await_point_leaks_no_slot() {
         drop(submit);
     }
     // A submit timing out gives the job back and frees its place in line.
-    match pool.submit_timeout(async { 2 }, Duration::from_millis(5)).await {
+    match pool
+        .submit_timeout(async { 2 }, Duration::from_millis(5))
+        .await
+    {
         Err(SubmitTimeoutError::Timeout(job)) => assert_eq!(job.await, 2),
         other => panic!("expected Timeout, got {other:?}"),
     }
@@ -177,7 +180,10 @@ async fn dropping_submit_at_each_await_point_leaks_no_slot() {
     // The slots all came back: the queue takes a new job at once.
     let after = pool.try_submit(async { 3 }).unwrap();
     assert_eq!(after.await, Ok(3));
-    assert!(!ran.load(Ordering::SeqCst), "a dropped submit must not queue its job");
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "a dropped submit must not queue its job"
+    );
     let report = pool.shutdown(Duration::from_secs(1)).await;
     assert_eq!(report.completed, 3);
     assert_eq!(report.rejected, 1);
@@ -191,7 +197,10 @@ async fn a_panicking_job_becomes_an_error_and_the_worker_survives() {
     assert_eq!(boom.await, Err(JobError::Panicked("boom 7".into())));
     assert_eq!(fine.await, Ok("still serving"));
     let metrics = pool.metrics();
-    assert_eq!((metrics.panicked, metrics.completed, metrics.workers), (1, 1, 1));
+    assert_eq!(
+        (metrics.panicked, metrics.completed, metrics.workers),
+        (1, 1, 1)
+    );
 }
 
 #[tokio::test(start_paused = true)]

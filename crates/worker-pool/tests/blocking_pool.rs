@@ -34,7 +34,10 @@ fn zero_sizes_are_typed_errors() {
         BlockingPool::builder().workers(0).build(),
         Err(BuildError::ZeroWorkers)
     ));
-    let err = BlockingPool::builder().queue_capacity(0).build().unwrap_err();
+    let err = BlockingPool::builder()
+        .queue_capacity(0)
+        .build()
+        .unwrap_err();
     assert!(matches!(err, BuildError::ZeroQueueCapacity));
     assert!(err.to_string().contains("queue_capacity"));
 }
@@ -71,8 +74,15 @@ fn runs_closures_and_keeps_its_size_through_panics() {
     }
     assert_eq!(ok, 16);
     let names = threads.lock().unwrap().clone();
-    assert!(names.len() <= 2, "only the pool's two threads ran jobs: {names:?}");
-    assert!(names.iter().all(|n| n.as_deref().is_some_and(|n| n.starts_with("blk-"))));
+    assert!(
+        names.len() <= 2,
+        "only the pool's two threads ran jobs: {names:?}"
+    );
+    assert!(
+        names
+            .iter()
+            .all(|n| n.as_deref().is_some_and(|n| n.starts_with("blk-")))
+    );
     let report = pool.shutdown(Duration::from_secs(5));
     assert_eq!((report.completed, report.panicked), (16, 4));
     assert_eq!(pool.metrics().workers, 2);
@@ -128,7 +138,10 @@ fn shutdown_cancels_queued_and_reports_running_as_abandoned() {
     assert_eq!(aborted.wait(), Err(JobError::Cancelled));
     let report = pool.shutdown(Duration::ZERO);
     assert!(!report.drained_in_time);
-    assert_eq!(report.abandoned, 1, "the blocked closure cannot be interrupted");
+    assert_eq!(
+        report.abandoned, 1,
+        "the blocked closure cannot be interrupted"
+    );
     assert_eq!(report.cancelled, 4, "three queued plus the aborted one");
     assert_eq!(report.failed(), 5);
     for handle in queued {
