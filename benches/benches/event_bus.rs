@@ -276,24 +276,6 @@ fn drain(c: &mut Criterion) {
             },
         );
 
-        let topic = self::topic();
-        let mut subs: Vec<_> = (0..subscribers).map(|_| topic.subscribe()).collect();
-        group.bench_function(
-            BenchmarkId::from_parameter("tidewater_try_recv_with"),
-            |b| {
-                b.iter(|| {
-                    for i in 0..BURST {
-                        topic.publish(i);
-                    }
-                    for sub in &mut subs {
-                        let mut sum = 0u64;
-                        let _ = sub.try_recv_with(usize::MAX, |_, v| sum = sum.wrapping_add(*v));
-                        black_box(sum);
-                    }
-                });
-            },
-        );
-
         let (tx, _) = tokio::sync::broadcast::channel::<u64>(CAPACITY);
         let mut rxs: Vec<_> = (0..subscribers).map(|_| tx.subscribe()).collect();
         group.bench_function(BenchmarkId::from_parameter("tokio_broadcast"), |b| {
