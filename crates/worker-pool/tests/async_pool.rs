@@ -336,3 +336,50 @@ async fn a_handle_polled_after_it_resolved_reports_cancelled() {
     assert_eq!((&mut handle).await, Ok(1));
     assert_eq!(pin!(handle).await, Err(JobError::Cancelled));
 }
+
+#[tokio::test(start_paused = true)]
+async fn dropping_shutdown_midway_keeps_the_drain_going() {
+    let pool = pool(1, 4);
+    let slow = pool
+        .submit(async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            "slow"
+        })
+        .await
+        .unwrap();
+    let mut shutdown = Box::pin(pool.shutdown(Duration::from_secs(10)));
+    assert!(poll_once(&mut shutdown).is_none());
+    drop(shutdown);
+    assert!(pool.is_closed());
+    assert!(matches!(
+        pool.try_submit(async { "late" }),
+        Err(TrySubmitError::Closed(_))
+    ));
+    assert_eq!(slow.await, Ok("slow"));
+    let report = pool.shutdown(Duration::ZERO).await;
+    assert_eq!((report.completed, report.rejected), (1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_in_a_jobs_destructor_is_contained() {
+    struct Explodes;
+    impl Drop for Explodes {
+        fn drop(&mut self) {
+            panic!("drop bomb");
+        }
+    }
+    let pool = pool(1, 4);
+    let bomb = Explodes;
+    let handle = pool
+        .submit(async move {
+            let _bomb = bomb;
+            1
+        })
+        .await
+        .unwrap();
+    // The value was produced before the destructor ran; the destructor's panic is contained.
+    let _ = handle.await;
+    let after = pool.submit(async { 2 }).await.unwrap();
+    assert_eq!(after.await, Ok(2));
+    assert_eq!(pool.metrics().workers, 1);
+}

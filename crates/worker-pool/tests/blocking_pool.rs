@@ -182,3 +182,53 @@ async fn usable_from_async_code() {
     assert!(report.drained_in_time);
     assert_eq!(report.completed, 10);
 }
+
+#[test]
+fn many_submitters_through_a_tiny_queue_lose_nothing() {
+    let pool = pool(2, 2);
+    let ran = Arc::new(AtomicUsize::new(0));
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            let pool = pool.clone();
+            let ran = ran.clone();
+            s.spawn(move || {
+                let handles: Vec<_> = (0..250)
+                    .map(|_| {
+                        let ran = ran.clone();
+                        pool.execute(move || ran.fetch_add(1, Ordering::Relaxed))
+                            .unwrap()
+                    })
+                    .collect();
+                for handle in handles {
+                    handle.wait().unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(ran.load(Ordering::Relaxed), 1000);
+    let report = pool.shutdown(Duration::from_secs(5));
+    assert_eq!(report.completed, 1000);
+    assert!(report.drained_in_time);
+    let metrics = pool.metrics();
+    assert_eq!(
+        (metrics.queued, metrics.running, metrics.started),
+        (0, 0, 1000)
+    );
+}
+
+#[test]
+fn errors_explain_themselves() {
+    let full: TrySubmitError<()> = TrySubmitError::Full(());
+    assert!(full.to_string().contains("full"));
+    assert!(full.is_full());
+    let timeout: SubmitTimeoutError<u8> = SubmitTimeoutError::Timeout(3);
+    assert!(timeout.to_string().contains("timeout"));
+    assert_eq!(timeout.into_inner(), 3);
+    assert!(
+        JobError::Panicked("x".into())
+            .to_string()
+            .contains("panicked: x")
+    );
+    assert!(JobError::Cancelled.to_string().contains("cancelled"));
+    assert!(PoolClosed.to_string().contains("shut down"));
+}
