@@ -355,16 +355,23 @@ impl<J> Core<J> {
     }
 }
 
+/// `Debug` for the guards and futures that borrow the core: their only state is the borrow.
+macro_rules! opaque_debug {
+    ($($name:ident),*) => {$(
+        impl<J> fmt::Debug for $name<'_, J> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name)).finish_non_exhaustive()
+            }
+        }
+    )*};
+}
+
+opaque_debug!(Permit, Search, Drained);
+
 /// A reserved slot: push a job into it, or drop it to give the slot back.
 #[must_use = "dropping a permit gives its slot back"]
 pub struct Permit<'a, J> {
     core: &'a Core<J>,
-}
-
-impl<J> fmt::Debug for Permit<'_, J> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Permit").finish_non_exhaustive()
-    }
 }
 
 impl<J> Permit<'_, J> {
@@ -386,12 +393,6 @@ impl<J> Drop for Permit<'_, J> {
 #[must_use = "the worker counts as searching until the guard is dropped"]
 pub struct Search<'a, J> {
     core: &'a Core<J>,
-}
-
-impl<J> fmt::Debug for Search<'_, J> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Search").finish_non_exhaustive()
-    }
 }
 
 impl<J> Search<'_, J> {
@@ -581,12 +582,6 @@ impl<J> Drop for NextJob<'_, J> {
 /// Future of [`Core::drained`].
 pub struct Drained<'a, J> {
     core: &'a Core<J>,
-}
-
-impl<J> fmt::Debug for Drained<'_, J> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Drained").finish_non_exhaustive()
-    }
 }
 
 impl<J> Future for Drained<'_, J> {

@@ -11,8 +11,8 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
-use crate::admission::Refusal;
-use crate::config::{Config, Queued, Shared};
+use crate::admission::{Permit, Refusal};
+use crate::config::{PoolBuilder, Queued, Shared};
 use crate::error::{BuildError, PoolClosed, SubmitTimeoutError, TrySubmitError};
 use crate::job::{CancelOnDrop, JobCell, JobError, JobHandle, Outcome, panic_message};
 use crate::stamp::Stamp;
@@ -96,39 +96,21 @@ impl fmt::Debug for WorkerPool {
     }
 }
 
-/// Builds a [`WorkerPool`]; from [`WorkerPool::builder`].
-#[derive(Debug, Clone)]
-#[must_use = "call .build() to create the pool"]
-pub struct WorkerPoolBuilder {
-    config: Config,
+/// Builds a [`WorkerPool`]; from [`WorkerPool::builder`]. The common settings are on
+/// [`PoolBuilder`].
+pub type WorkerPoolBuilder = PoolBuilder<AsyncOptions>;
+
+/// The settings only a [`WorkerPool`] has; set them through [`WorkerPoolBuilder`].
+#[derive(Debug, Clone, Default)]
+pub struct AsyncOptions {
     runtime: Option<Handle>,
     drain_on: Option<CancellationToken>,
 }
 
 impl WorkerPoolBuilder {
-    /// Number of workers, i.e. jobs running at once (default: the number of CPUs). Zero is
-    /// refused by [`build`](Self::build).
-    pub fn workers(mut self, workers: usize) -> Self {
-        self.config.workers = workers;
-        self
-    }
-
-    /// Queue slots: jobs admitted but not yet started (default 1024). Zero is refused by
-    /// [`build`](Self::build).
-    pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.config.queue_capacity = capacity;
-        self
-    }
-
-    /// A name for `Debug` output and diagnostics (default `"worker-pool"`).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.config.name = name.into();
-        self
-    }
-
     /// The runtime the workers run on (default: the runtime `build` is called in).
     pub fn runtime(mut self, handle: Handle) -> Self {
-        self.runtime = Some(handle);
+        self.options.runtime = Some(handle);
         self
     }
 
@@ -136,7 +118,7 @@ impl WorkerPoolBuilder {
     /// [`PoolClosed`]) and queued jobs still run. Call [`WorkerPool::shutdown`] to bound the
     /// drain with a deadline and get the report.
     pub fn drain_on(mut self, token: CancellationToken) -> Self {
-        self.drain_on = Some(token);
+        self.options.drain_on = Some(token);
         self
     }
 
@@ -148,7 +130,7 @@ impl WorkerPoolBuilder {
     /// [`runtime`](Self::runtime).
     pub fn build(self) -> Result<WorkerPool, BuildError> {
         self.config.validate()?;
-        let runtime = match self.runtime {
+        let runtime = match self.options.runtime {
             Some(handle) => handle,
             None => Handle::try_current().map_err(|_| BuildError::NoRuntime)?,
         };
@@ -159,7 +141,7 @@ impl WorkerPoolBuilder {
         for id in 0..self.config.workers {
             runtime.spawn(worker(inner.clone(), id));
         }
-        if let Some(token) = self.drain_on {
+        if let Some(token) = self.options.drain_on {
             let weak = Arc::downgrade(&inner);
             runtime.spawn(async move {
                 token.cancelled().await;
@@ -177,11 +159,7 @@ impl WorkerPoolBuilder {
 impl WorkerPool {
     /// A builder with the defaults: one worker per CPU, 1024 queue slots.
     pub fn builder() -> WorkerPoolBuilder {
-        WorkerPoolBuilder {
-            config: Config::new("worker-pool"),
-            runtime: None,
-            drain_on: None,
-        }
+        PoolBuilder::with("worker-pool", AsyncOptions::default())
     }
 
     fn inner(&self) -> &Inner {
@@ -203,14 +181,7 @@ impl WorkerPool {
     {
         let shared = &self.inner().shared;
         match shared.core.reserve().await {
-            Ok(permit) => {
-                let (job, handle) = package(job);
-                permit.push(Queued {
-                    job,
-                    at: Stamp::now(),
-                });
-                Ok(handle)
-            }
+            Ok(permit) => Ok(enqueue(permit, job)),
             Err(_) => {
                 shared.stats.rejected();
                 Err(PoolClosed)
@@ -229,14 +200,7 @@ impl WorkerPool {
     {
         let shared = &self.inner().shared;
         match shared.core.try_reserve() {
-            Ok(permit) => {
-                let (job, handle) = package(job);
-                permit.push(Queued {
-                    job,
-                    at: Stamp::now(),
-                });
-                Ok(handle)
-            }
+            Ok(permit) => Ok(enqueue(permit, job)),
             Err(refusal) => {
                 shared.stats.rejected();
                 Err(match refusal {
@@ -265,14 +229,7 @@ impl WorkerPool {
     {
         let shared = &self.inner().shared;
         let refusal = match tokio::time::timeout(timeout, shared.core.reserve()).await {
-            Ok(Ok(permit)) => {
-                let (job, handle) = package(job);
-                permit.push(Queued {
-                    job,
-                    at: Stamp::now(),
-                });
-                return Ok(handle);
-            }
+            Ok(Ok(permit)) => return Ok(enqueue(permit, job)),
             Ok(Err(_)) => SubmitTimeoutError::Closed(job),
             Err(_) => SubmitTimeoutError::Timeout(job),
         };
@@ -322,6 +279,20 @@ impl WorkerPool {
         token.cancelled().await;
         self.shutdown(grace).await
     }
+}
+
+/// Packages `job` into the reserved slot and returns its handle.
+fn enqueue<F>(permit: Permit<'_, Queued<AsyncJob>>, job: F) -> JobHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (job, handle) = package(job);
+    permit.push(Queued {
+        job,
+        at: Stamp::now(),
+    });
+    handle
 }
 
 /// Wraps `job` so that it resolves its handle however it ends: value, panic, abort, or being

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::admission::{Permit, Refusal};
-use crate::config::{Config, Queued, Shared};
+use crate::config::{PoolBuilder, Queued, Shared};
 use crate::error::{BuildError, PoolClosed, SubmitTimeoutError, TrySubmitError};
 use crate::job::{JobCell, JobError, JobHandle, Outcome, panic_message};
 use crate::park::Parker;
@@ -113,38 +113,20 @@ impl fmt::Debug for BlockingPool {
     }
 }
 
-/// Builds a [`BlockingPool`]; from [`BlockingPool::builder`].
-#[derive(Debug, Clone)]
-#[must_use = "call .build() to create the pool"]
-pub struct BlockingPoolBuilder {
-    config: Config,
+/// Builds a [`BlockingPool`]; from [`BlockingPool::builder`]. The common settings are on
+/// [`PoolBuilder`].
+pub type BlockingPoolBuilder = PoolBuilder<BlockingOptions>;
+
+/// The settings only a [`BlockingPool`] has; set them through [`BlockingPoolBuilder`].
+#[derive(Debug, Clone, Default)]
+pub struct BlockingOptions {
     stack_size: Option<usize>,
 }
 
 impl BlockingPoolBuilder {
-    /// Number of worker threads (default: the number of CPUs). Zero is refused by
-    /// [`build`](Self::build).
-    pub fn workers(mut self, workers: usize) -> Self {
-        self.config.workers = workers;
-        self
-    }
-
-    /// Queue slots: closures admitted but not yet started (default 1024). Zero is refused by
-    /// [`build`](Self::build).
-    pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.config.queue_capacity = capacity;
-        self
-    }
-
-    /// Thread name prefix: threads are named `{name}-{index}` (default `"blocking-pool"`).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.config.name = name.into();
-        self
-    }
-
     /// Stack size of each worker thread in bytes (default: the platform's).
     pub fn stack_size(mut self, bytes: usize) -> Self {
-        self.stack_size = Some(bytes);
+        self.options.stack_size = Some(bytes);
         self
     }
 
@@ -159,7 +141,7 @@ impl BlockingPoolBuilder {
         let shared = Arc::new(Shared::new(&self.config));
         for id in 0..self.config.workers {
             let mut builder = thread::Builder::new().name(format!("{}-{id}", self.config.name));
-            if let Some(bytes) = self.stack_size {
+            if let Some(bytes) = self.options.stack_size {
                 builder = builder.stack_size(bytes);
             }
             let for_thread = shared.clone();
@@ -181,10 +163,7 @@ impl BlockingPoolBuilder {
 impl BlockingPool {
     /// A builder with the defaults: one thread per CPU, 1024 queue slots.
     pub fn builder() -> BlockingPoolBuilder {
-        BlockingPoolBuilder {
-            config: Config::new("blocking-pool"),
-            stack_size: None,
-        }
+        PoolBuilder::with("blocking-pool", BlockingOptions::default())
     }
 
     fn shared(&self) -> &BlockingShared {

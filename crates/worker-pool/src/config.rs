@@ -38,6 +38,48 @@ impl Config {
     }
 }
 
+/// Builds a pool: [`WorkerPoolBuilder`](crate::WorkerPoolBuilder) from
+/// [`WorkerPool::builder`](crate::WorkerPool::builder), or
+/// [`BlockingPoolBuilder`](crate::BlockingPoolBuilder) from
+/// [`BlockingPool::builder`](crate::BlockingPool::builder). The settings here are common to
+/// both; `O` holds the ones only one kind of pool has.
+#[derive(Debug, Clone)]
+#[must_use = "call .build() to create the pool"]
+pub struct PoolBuilder<O> {
+    pub(crate) config: Config,
+    pub(crate) options: O,
+}
+
+impl<O> PoolBuilder<O> {
+    pub(crate) fn with(default_name: &str, options: O) -> Self {
+        Self {
+            config: Config::new(default_name),
+            options,
+        }
+    }
+
+    /// Number of workers, i.e. jobs running at once (default: the number of CPUs). Zero is
+    /// refused by `build`.
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.config.workers = workers;
+        self
+    }
+
+    /// Queue slots: jobs admitted but not yet started (default 1024). Zero is refused by
+    /// `build`.
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.config.queue_capacity = capacity;
+        self
+    }
+
+    /// A name for diagnostics: `Debug` output, and the blocking pool's thread names
+    /// `{name}-{index}` (default `"worker-pool"` / `"blocking-pool"`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.config.name = name.into();
+        self
+    }
+}
+
 /// A job in the queue with the time it was admitted (for the queue-wait metric).
 pub(crate) struct Queued<J> {
     pub(crate) job: J,

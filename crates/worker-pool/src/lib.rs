@@ -51,8 +51,9 @@ mod stamp;
 mod stats;
 mod sync;
 
-pub use async_pool::{WorkerPool, WorkerPoolBuilder};
-pub use blocking_pool::{BlockingPool, BlockingPoolBuilder};
+pub use async_pool::{AsyncOptions, WorkerPool, WorkerPoolBuilder};
+pub use blocking_pool::{BlockingOptions, BlockingPool, BlockingPoolBuilder};
+pub use config::PoolBuilder;
 pub use error::{BuildError, PoolClosed, SubmitTimeoutError, TrySubmitError};
 pub use job::{JobError, JobHandle};
 pub use stats::{Metrics, PoolReport};

@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tidewater_worker_pool::{
-    BuildError, JobError, PoolClosed, SubmitTimeoutError, TrySubmitError, WorkerPool,
+    BuildError, JobError, JobHandle, PoolClosed, SubmitTimeoutError, TrySubmitError, WorkerPool,
 };
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -30,6 +30,20 @@ fn poll_once<F: Future + Unpin>(future: &mut F) -> Option<F::Output> {
         Poll::Ready(output) => Some(output),
         Poll::Pending => None,
     }
+}
+
+/// Submits a job that holds the (single) worker until `release` is sent, and lets the worker
+/// take it, so the queue is empty again.
+async fn occupy_the_worker(pool: &WorkerPool) -> (oneshot::Sender<()>, JobHandle<()>) {
+    let (release, gate) = oneshot::channel::<()>();
+    let blocker = pool
+        .submit(async move {
+            let _ = gate.await;
+        })
+        .await
+        .unwrap();
+    tokio::task::yield_now().await;
+    (release, blocker)
 }
 
 #[test]
@@ -96,15 +110,7 @@ async fn never_more_than_workers_run_at_once() {
 #[tokio::test(start_paused = true)]
 async fn try_submit_hands_the_job_back_when_full_and_queue_stays_bounded() {
     let pool = pool(1, 2);
-    let (release, gate) = oneshot::channel::<()>();
-    let blocker = pool
-        .submit(async move {
-            let _ = gate.await;
-        })
-        .await
-        .unwrap();
-    // Let the worker take the blocker so the queue is empty again.
-    tokio::task::yield_now().await;
+    let (release, blocker) = occupy_the_worker(&pool).await;
     let a = pool.try_submit(async { 1 }).unwrap();
     let b = pool.try_submit(async { 2 }).unwrap();
     assert_eq!(pool.metrics().queued, 2);
@@ -123,14 +129,7 @@ async fn try_submit_hands_the_job_back_when_full_and_queue_stays_bounded() {
 #[tokio::test(start_paused = true)]
 async fn submit_waits_for_space_and_wakes_when_it_frees() {
     let pool = pool(1, 1);
-    let (release, gate) = oneshot::channel::<()>();
-    let blocker = pool
-        .submit(async move {
-            let _ = gate.await;
-        })
-        .await
-        .unwrap();
-    tokio::task::yield_now().await;
+    let (release, blocker) = occupy_the_worker(&pool).await;
     let queued = pool.submit(async { "queued" }).await.unwrap();
     let waiting = {
         let pool = pool.clone();
@@ -149,14 +148,7 @@ async fn submit_waits_for_space_and_wakes_when_it_frees() {
 #[tokio::test(start_paused = true)]
 async fn dropping_submit_at_each_await_point_leaks_no_slot() {
     let pool = pool(1, 1);
-    let (release, gate) = oneshot::channel::<()>();
-    let blocker = pool
-        .submit(async move {
-            let _ = gate.await;
-        })
-        .await
-        .unwrap();
-    tokio::task::yield_now().await;
+    let (release, blocker) = occupy_the_worker(&pool).await;
     let queued = pool.submit(async { 1 }).await.unwrap();
     // Full now: a submit registers as a waiter; drop it mid-wait, many times.
     let ran = Arc::new(AtomicBool::new(false));
