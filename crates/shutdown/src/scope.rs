@@ -25,6 +25,8 @@ pub(crate) struct Shard {
     table: Table,
     /// No task may start any more: the scope was cancelled.
     closed: bool,
+    /// Running tasks of this shard (counted under the lock: no shared counter to bounce).
+    live: usize,
     records: Vec<(Instant, TaskReport)>,
     completed_before_trigger: u64,
     records_dropped: u64,
@@ -47,8 +49,8 @@ pub(crate) struct ScopeShared {
     closed: AtomicBool,
     token: CancellationToken,
     shards: Box<[Padded]>,
-    live: AtomicUsize,
-    idle_waiter: AtomicBool,
+    /// How many `idle()` futures are waiting; finishers only look for "all idle" when > 0.
+    idle_waiters: AtomicUsize,
     early_failures: AtomicUsize,
     idle: Notify,
 }
@@ -89,14 +91,14 @@ impl ScopeShared {
                     Padded(Mutex::new(Shard {
                         table: Table::default(),
                         closed: false,
+                        live: 0,
                         records: Vec::new(),
                         completed_before_trigger: 0,
                         records_dropped: 0,
                     }))
                 })
                 .collect(),
-            live: AtomicUsize::new(0),
-            idle_waiter: AtomicBool::new(false),
+            idle_waiters: AtomicUsize::new(0),
             early_failures: AtomicUsize::new(0),
             idle: Notify::new(),
         }
@@ -169,7 +171,7 @@ impl ScopeShared {
         if shard.closed {
             return Err(self.closed_error());
         }
-        self.live.fetch_add(1, Ordering::SeqCst);
+        shard.live += 1;
         let key = shard.table.insert(Entry {
             name,
             started: Instant::now(),
@@ -227,29 +229,43 @@ impl ScopeShared {
         } else {
             shard.completed_before_trigger += 1;
         }
+        shard.live -= 1;
+        let shard_idle = shard.live == 0;
         drop(shard);
-        // SeqCst pairs with `idle`: either the waiter sees live == 0, or we see its flag.
-        if self.live.fetch_sub(1, Ordering::SeqCst) == 1
-            && self.idle_waiter.swap(false, Ordering::SeqCst)
-        {
-            self.idle.notify_waiters();
-        }
+        self.wake_if_idle(shard_idle);
         if let Some(reason) = trigger {
             self.shared.trigger(reason);
         }
     }
 
-    /// Resolves once no task of this scope is running.
+    /// Resolves once no task of this scope is running. Cancel safe.
     pub(crate) async fn idle(&self) {
+        /// Un-registers the waiter however the future ends.
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        // Published before any shard is read under its lock: a finisher that empties a shard
+        // after we read it sees the waiter and re-checks the whole scope.
+        self.idle_waiters.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.idle_waiters);
         loop {
             let notified = self.idle.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            self.idle_waiter.store(true, Ordering::SeqCst);
-            if self.live.load(Ordering::SeqCst) == 0 {
+            if self.live() == 0 {
                 return;
             }
             notified.await;
+        }
+    }
+
+    /// Called after a shard emptied: wake `idle()` waiters if the whole scope is idle.
+    fn wake_if_idle(&self, shard_idle: bool) {
+        if shard_idle && self.idle_waiters.load(Ordering::SeqCst) > 0 && self.live() == 0 {
+            self.idle.notify_waiters();
         }
     }
 
@@ -267,8 +283,8 @@ impl ScopeShared {
     pub(crate) fn abort_all(&self) {
         self.cancel();
         let now = Instant::now();
-        let mut aborted = 0;
         for mut shard in self.each_shard() {
+            shard.live = 0;
             for entry in shard.table.drain() {
                 if let Some(handle) = &entry.abort {
                     handle.abort();
@@ -280,15 +296,9 @@ impl ScopeShared {
                     elapsed: now.saturating_duration_since(entry.started),
                 };
                 shard.records.push((now, line));
-                aborted += 1;
             }
         }
-        if aborted > 0
-            && self.live.fetch_sub(aborted, Ordering::SeqCst) == aborted
-            && self.idle_waiter.swap(false, Ordering::SeqCst)
-        {
-            self.idle.notify_waiters();
-        }
+        self.wake_if_idle(true);
     }
 
     /// Abort without reporting (the coordinator is gone, nobody will read a report).
@@ -305,7 +315,7 @@ impl ScopeShared {
     }
 
     pub(crate) fn live(&self) -> usize {
-        self.live.load(Ordering::Acquire)
+        self.each_shard().map(|shard| shard.live).sum()
     }
 
     pub(crate) fn running(&self, now: Instant, out: &mut Vec<RunningTask>) {

@@ -15,9 +15,16 @@ pub(crate) struct Entry {
     pub(crate) abort: Option<JoinHandle<()>>,
 }
 
-struct Slot {
-    generation: u32,
-    entry: Option<Entry>,
+enum Slot {
+    Occupied {
+        generation: u32,
+        entry: Entry,
+    },
+    /// Vacant slots form a free list through `next` (`usize::MAX` ends it).
+    Vacant {
+        generation: u32,
+        next: usize,
+    },
 }
 
 /// Identifies one entry; stale keys (of removed entries) never match a newer entry.
@@ -27,52 +34,95 @@ pub(crate) struct Key {
     generation: u32,
 }
 
-#[derive(Default)]
+/// Slots live in chunks that double in size (64, 128, 256, ... slots): growing never moves
+/// or frees a buffer, and allocates only O(log n) times (with glibc every allocation of 1 KiB
+/// or more walks all freed small chunks, and a task runtime frees many).
+const FIRST: usize = 64;
+const END: usize = usize::MAX;
+
+/// The chunk holding `index` and the offset inside it.
+fn locate(index: usize) -> (usize, usize) {
+    let scaled = index / FIRST + 1;
+    let chunk = (usize::BITS - 1 - scaled.leading_zeros()) as usize;
+    (chunk, index - FIRST * ((1 << chunk) - 1))
+}
+
 pub(crate) struct Table {
-    slots: Vec<Slot>,
-    free: Vec<usize>,
+    chunks: Vec<Vec<Slot>>,
+    free: usize,
+    len: usize,
     live: usize,
 }
 
+impl Default for Table {
+    fn default() -> Self {
+        Table {
+            chunks: Vec::new(),
+            free: END,
+            len: 0,
+            live: 0,
+        }
+    }
+}
+
 impl Table {
+    fn slot_mut(&mut self, index: usize) -> Option<&mut Slot> {
+        let (chunk, offset) = locate(index);
+        self.chunks.get_mut(chunk)?.get_mut(offset)
+    }
+
     pub(crate) fn insert(&mut self, entry: Entry) -> Key {
         self.live += 1;
-        if let Some(index) = self.free.pop() {
-            let slot = &mut self.slots[index];
-            slot.entry = Some(entry);
-            Key {
-                index,
-                generation: slot.generation,
+        if self.free != END {
+            let index = self.free;
+            if let Some(slot) = self.slot_mut(index)
+                && let Slot::Vacant { generation, next } = *slot
+            {
+                *slot = Slot::Occupied { generation, entry };
+                self.free = next;
+                return Key { index, generation };
             }
-        } else {
-            self.slots.push(Slot {
+        }
+        let index = self.len;
+        self.len += 1;
+        let (chunk, _) = locate(index);
+        if chunk == self.chunks.len() {
+            self.chunks.push(Vec::with_capacity(FIRST << chunk));
+        }
+        if let Some(chunk) = self.chunks.last_mut() {
+            chunk.push(Slot::Occupied {
                 generation: 0,
-                entry: Some(entry),
+                entry,
             });
-            Key {
-                index: self.slots.len() - 1,
-                generation: 0,
-            }
+        }
+        Key {
+            index,
+            generation: 0,
         }
     }
 
     pub(crate) fn get_mut(&mut self, key: Key) -> Option<&mut Entry> {
-        let slot = self.slots.get_mut(key.index)?;
-        if slot.generation == key.generation {
-            slot.entry.as_mut()
-        } else {
-            None
+        match self.slot_mut(key.index)? {
+            Slot::Occupied { generation, entry } if *generation == key.generation => Some(entry),
+            _ => None,
         }
     }
 
     pub(crate) fn remove(&mut self, key: Key) -> Option<Entry> {
-        let slot = self.slots.get_mut(key.index)?;
-        if slot.generation != key.generation {
-            return None;
+        let free = self.free;
+        let slot = self.slot_mut(key.index)?;
+        match slot {
+            Slot::Occupied { generation, .. } if *generation == key.generation => {}
+            _ => return None,
         }
-        let entry = slot.entry.take()?;
-        slot.generation = slot.generation.wrapping_add(1);
-        self.free.push(key.index);
+        let vacant = Slot::Vacant {
+            generation: key.generation.wrapping_add(1),
+            next: free,
+        };
+        let Slot::Occupied { entry, .. } = std::mem::replace(slot, vacant) else {
+            return None;
+        };
+        self.free = key.index;
         self.live -= 1;
         Some(entry)
     }
@@ -85,11 +135,20 @@ impl Table {
     /// Remove every entry, oldest slot first.
     pub(crate) fn drain(&mut self) -> Vec<Entry> {
         let mut out = Vec::with_capacity(self.live);
-        for (index, slot) in self.slots.iter_mut().enumerate() {
-            if let Some(entry) = slot.entry.take() {
-                slot.generation = slot.generation.wrapping_add(1);
-                self.free.push(index);
-                out.push(entry);
+        for index in 0..self.len {
+            let free = self.free;
+            let Some(slot) = self.slot_mut(index) else {
+                break;
+            };
+            if let Slot::Occupied { generation, .. } = *slot {
+                let vacant = Slot::Vacant {
+                    generation: generation.wrapping_add(1),
+                    next: free,
+                };
+                if let Slot::Occupied { entry, .. } = std::mem::replace(slot, vacant) {
+                    out.push(entry);
+                }
+                self.free = index;
             }
         }
         self.live = 0;
@@ -97,7 +156,10 @@ impl Table {
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Entry> {
-        self.slots.iter().filter_map(|s| s.entry.as_ref())
+        self.chunks.iter().flatten().filter_map(|slot| match slot {
+            Slot::Occupied { entry, .. } => Some(entry),
+            Slot::Vacant { .. } => None,
+        })
     }
 }
 
@@ -112,6 +174,21 @@ mod tests {
             started: Instant::now(),
             abort: None,
         }
+    }
+
+    #[test]
+    fn chunks_double_and_cover_every_index() {
+        assert_eq!(locate(0), (0, 0));
+        assert_eq!(locate(FIRST - 1), (0, FIRST - 1));
+        assert_eq!(locate(FIRST), (1, 0));
+        assert_eq!(locate(3 * FIRST - 1), (1, 2 * FIRST - 1));
+        assert_eq!(locate(3 * FIRST), (2, 0));
+        let mut table = Table::default();
+        for n in 0..1000 {
+            table.insert(entry(n));
+        }
+        assert_eq!(table.iter().count(), 1000);
+        assert_eq!(table.chunks.len(), 5);
     }
 
     proptest! {
