@@ -33,6 +33,12 @@ impl StageCtx {
         drained
     }
 
+    /// A panic while taking the next item: that item counts as taken in and failed.
+    fn source_panicked(&self, payload: &(dyn std::any::Any + Send)) {
+        self.metrics.add_in(1);
+        self.panicked(payload);
+    }
+
     /// Hands a batch the source took on; `false` if the pipeline is gone.
     async fn hand_on<T>(&self, out: &Outlet<T>, buf: &mut Vec<T>) -> bool {
         let n = buf.len();
@@ -61,7 +67,7 @@ pub(crate) async fn from_iter<I: Iterator>(mut iter: I, out: Outlet<I::Item>, ct
         {
             // Items taken before the panic still go through.
             ctx.hand_on(&out, &mut buf).await;
-            ctx.panicked(&*payload);
+            ctx.source_panicked(&*payload);
             return;
         }
         let exhausted = buf.len() < batch;
@@ -124,7 +130,7 @@ pub(crate) async fn from_stream<S: Stream>(stream: S, out: Outlet<S::Item>, ctx:
                 return;
             }
             Ok(_) => return,
-            Err(payload) => return ctx.panicked(&*payload),
+            Err(payload) => return ctx.source_panicked(&*payload),
         }
     }
 }

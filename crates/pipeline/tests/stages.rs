@@ -475,3 +475,43 @@ async fn report_displays_a_table() {
         "{text}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_source_is_named_and_keeps_what_it_took() {
+    let iter = (0..100u32).map(|x| {
+        assert!(x != 30, "source boom");
+        x
+    });
+    let err = Pipeline::from_iter(iter)
+        .map(1, |x| async move { x })
+        .collect()
+        .await
+        .unwrap_err();
+    assert_eq!(err.stage(), Some("source"));
+    assert_eq!(err.to_string(), "stage `source` panicked: source boom");
+    assert!(err.report().is_balanced(), "{}", err.report());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_source_drains_on_cancel() {
+    let token = tidewater_pipeline::CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        sleep(Duration::from_millis(100)).await;
+        t.cancel();
+    });
+    let src = futures::stream::iter(0u64..).then(|x| async move {
+        sleep(Duration::from_millis(1)).await;
+        x
+    });
+    let (out, report) = Pipeline::from_stream(src)
+        .cancel_on(token, tidewater_pipeline::CancelMode::Drain)
+        .map(2, |x| async move { x * 2 })
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Drained);
+    assert_eq!(report.dropped(), 0);
+    assert_eq!(out.len() as u64, report.admitted());
+    assert!(report.admitted() >= 90, "{report}");
+}
