@@ -41,8 +41,8 @@ fn group<'a>(c: &'a mut Criterion, name: &str, items: u64) -> BenchmarkGroup<'a,
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(items));
     g.sample_size(10);
-    g.warm_up_time(Duration::from_millis(300));
-    g.measurement_time(Duration::from_secs(2));
+    g.warm_up_time(Duration::from_millis(200));
+    g.measurement_time(Duration::from_secs(1));
     g
 }
 
