@@ -478,10 +478,7 @@ async fn report_displays_a_table() {
 
 #[tokio::test(start_paused = true)]
 async fn a_panicking_source_is_named_and_keeps_what_it_took() {
-    let iter = (0..100u32).map(|x| {
-        assert!(x != 30, "source boom");
-        x
-    });
+    let iter = (0..100u32).inspect(|x| assert!(*x != 30, "source boom"));
     let err = Pipeline::from_iter(iter)
         .map(1, |x| async move { x })
         .collect()
