@@ -31,7 +31,7 @@ pub(crate) fn wait<C: Clock>(mut waiter: Waiter<'_, C>) -> Result<(), ExceedsCap
         match waiter.poll(&waker) {
             Step::Queue(Progress::Granted) | Step::WouldWait(_) => return Ok(()),
             Step::Queue(Progress::Sleep(nanos)) => {
-                thread::park_timeout(Duration::from_nanos(nanos))
+                thread::park_timeout(Duration::from_nanos(nanos));
             }
             Step::Queue(Progress::Parked) => thread::park(),
             Step::ExceedsCapacity | Step::Queue(Progress::TooLarge) => {
