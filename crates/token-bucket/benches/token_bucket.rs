@@ -32,11 +32,11 @@ fn try_acquire(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     let default = fast(tidewater_token_bucket::DefaultClock::default());
     group.bench_function("allowed/default_clock", |b| {
-        b.iter(|| black_box(default.try_acquire(1)).is_ok())
+        b.iter(|| black_box(default.try_acquire(1)).is_ok());
     });
     let mono = fast(MonotonicClock::new());
     group.bench_function("allowed/monotonic_clock", |b| {
-        b.iter(|| black_box(mono.try_acquire(1)).is_ok())
+        b.iter(|| black_box(mono.try_acquire(1)).is_ok());
     });
     // A manual clock that never moves: the allowed path then drains the large burst, so
     // refill the bucket between batches by advancing the clock outside the loop.
@@ -51,11 +51,11 @@ fn try_acquire(c: &mut Criterion) {
     });
     let denied = empty(tidewater_token_bucket::DefaultClock::default());
     group.bench_function("denied/default_clock", |b| {
-        b.iter(|| black_box(denied.try_acquire(1)).is_err())
+        b.iter(|| black_box(denied.try_acquire(1)).is_err());
     });
     let denied_manual = empty(ManualClock::new());
     group.bench_function("denied/manual_clock", |b| {
-        b.iter(|| black_box(denied_manual.try_acquire(1)).is_err())
+        b.iter(|| black_box(denied_manual.try_acquire(1)).is_err());
     });
     group.finish();
 }
