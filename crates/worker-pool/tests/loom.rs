@@ -172,3 +172,21 @@ fn searching_worker_never_strands_a_job() {
         assert_eq!(worker.join().unwrap(), Some(4));
     });
 }
+
+/// Close refuses waiting submitters and wakes them: a submitter waiting on a full queue gets
+/// `Closed` (it never hangs), and the queued job is still drained.
+#[test]
+fn close_wakes_and_refuses_waiting_submitters() {
+    loom::model(|| {
+        let core = Arc::new(Core::<u32>::new(1, 1));
+        assert!(core.try_submit(1).is_ok());
+        let submitter = {
+            let core = core.clone();
+            thread::spawn(move || block_on(core.reserve()).map(|permit| permit.push(2)))
+        };
+        core.close();
+        assert_eq!(submitter.join().unwrap().err(), Some(Refusal::Closed));
+        assert_eq!(core.try_pop(), Some(1));
+        assert!(core.is_finished());
+    });
+}
