@@ -131,10 +131,19 @@ impl<T> Mailbox<T> {
         state.queue.len() + state.in_hand.saturating_sub(consumed)
     }
 
-    /// The subscriber has received `n` events of its current batch. If a lossless publisher
-    /// waits, it is woken now rather than when the batch is used up.
+    /// The subscriber has received `n` events of its current batch.
     pub(crate) fn set_consumed(&self, n: usize) {
         self.consumed.store(n, Ordering::Release);
+    }
+
+    /// How many received events justify waking a waiting lossless publisher before the batch
+    /// is used up (waking it for every single free slot would ping-pong).
+    pub(crate) fn release_step(&self) -> usize {
+        (self.capacity / 4).max(1)
+    }
+
+    /// Wakes waiting lossless publishers, if any: the subscriber freed room.
+    pub(crate) fn release(&self) {
         if self.publisher_waiting.load(Ordering::Relaxed) {
             let mut state = lock(&self.state);
             self.publisher_waiting.store(false, Ordering::Relaxed);

@@ -12,7 +12,7 @@
 use crate::error::TryRecvError;
 use crate::event::Event;
 use crate::sync::{AtomicU64, Mutex, Ordering, lock};
-use crate::waiter::{Waiter, wake_all};
+use crate::waiter::Waiter;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -167,12 +167,13 @@ impl<T> Ring<T> {
     }
 
     fn wake_readers(&self) {
-        let waiters = {
-            let mut waiters = lock(&self.waiters);
-            self.tail.fetch_and(!WAITING, Ordering::AcqRel);
-            std::mem::take(&mut *waiters)
-        };
-        wake_all(waiters.into_iter().map(|(_, w)| w).collect());
+        let mut waiters = lock(&self.waiters);
+        self.tail.fetch_and(!WAITING, Ordering::AcqRel);
+        // Waking only schedules the reader; doing it under the lock keeps the list's
+        // allocation for the next round instead of reallocating on every publish.
+        for (_, waiter) in waiters.drain(..) {
+            waiter.wake();
+        }
     }
 
     /// Registers `waiter` for subscriber `id`, then returns whether it must still sleep:

@@ -26,8 +26,9 @@ enum Source<T: Send + Sync + 'static> {
         mailbox: Arc<Mailbox<T>>,
         core: Option<Arc<Core<T>>>,
         local: VecDeque<Event<T>>,
-        /// Events of the current batch received so far.
+        /// Events of the current batch received so far, and when publishers were last released.
         consumed: usize,
+        released: usize,
     },
 }
 
@@ -91,6 +92,7 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
                 core,
                 local: VecDeque::new(),
                 consumed: 0,
+                released: 0,
             },
             pending_lag: None,
             delivered: 0,
@@ -126,8 +128,9 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
                 mailbox,
                 local,
                 consumed,
+                released,
                 ..
-            } => pop_mailbox(mailbox, local, consumed, waiter),
+            } => pop_mailbox(mailbox, local, (consumed, released), waiter),
         };
         if result.is_ok() {
             self.delivered += 1;
@@ -251,8 +254,9 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
                     mailbox,
                     local,
                     consumed,
+                    released,
                     ..
-                } => pop_mailbox(mailbox, local, consumed, None).map(|event| {
+                } => pop_mailbox(mailbox, local, (consumed, released), None).map(|event| {
                     visit(event.seq, &event);
                     1
                 }),
@@ -308,16 +312,20 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
 fn pop_mailbox<T>(
     mailbox: &Mailbox<T>,
     local: &mut VecDeque<Event<T>>,
-    consumed: &mut usize,
+    (consumed, released): (&mut usize, &mut usize),
     waiter: Option<&dyn Fn() -> Waiter>,
 ) -> Result<Event<T>, TryRecvError> {
     if local.is_empty() {
         mailbox.take(local, waiter)?;
-        *consumed = 0;
+        (*consumed, *released) = (0, 0);
     }
     let event = local.pop_front().ok_or(TryRecvError::Empty)?;
     *consumed += 1;
     mailbox.set_consumed(*consumed);
+    if *consumed - *released >= mailbox.release_step() {
+        *released = *consumed;
+        mailbox.release();
+    }
     Ok(event)
 }
 
