@@ -223,6 +223,7 @@ pub(crate) async fn run<T, U, F, L, S>(
     let mut aborted = pin!(abort.cancelled());
     loop {
         let mut idle_since = None;
+        let mut pulls = 0u32;
         let step = poll_fn(|cx| {
             'fill: loop {
                 while running < concurrency {
@@ -264,6 +265,12 @@ pub(crate) async fn run<T, U, F, L, S>(
                     match inlet.poll_recv(cx, &mut staging) {
                         Poll::Ready(Some(_)) => {
                             pending.extend(staging.drain(..));
+                            // A stage whose items all vanish (e.g. skipped errors) must still
+                            // return to the scheduler now and then.
+                            pulls += 1;
+                            if pulls >= 8 {
+                                return Poll::Ready(Step::Flush);
+                            }
                             continue;
                         }
                         Poll::Ready(None) => input_done = true,

@@ -38,6 +38,7 @@ pub(crate) async fn run<T>(
     loop {
         // Every wait here is for input (or the timer while input is missing): idle time.
         let mut idle_since: Option<Instant> = None;
+        let mut pulls = 0u32;
         let step = poll_fn(|cx| {
             loop {
                 while let Some(item) = staged.pop_front() {
@@ -56,13 +57,18 @@ pub(crate) async fn run<T>(
                         deadline = None;
                     }
                 }
-                if out.len() >= hint {
+                // Hand full batches on once they hold about a queue batch of items.
+                if out.len().saturating_mul(max_items) >= hint {
                     return Poll::Ready(Step::Flush);
                 }
                 if !input_done {
                     match inlet.poll_recv(cx, &mut staging) {
                         Poll::Ready(Some(_)) => {
                             staged.extend(staging.drain(..));
+                            pulls += 1;
+                            if pulls >= 8 {
+                                return Poll::Ready(Step::Flush);
+                            }
                             continue;
                         }
                         Poll::Ready(None) => input_done = true,
