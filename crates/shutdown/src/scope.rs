@@ -25,6 +25,8 @@ pub(crate) struct Shard {
     table: Table,
     /// No task may start any more: the scope was cancelled.
     closed: bool,
+    /// The deadline passed: a task whose handle arrives late is aborted at once.
+    aborting: bool,
     /// Running tasks of this shard (counted under the lock: no shared counter to bounce).
     live: usize,
     records: Vec<(Instant, TaskReport)>,
@@ -91,6 +93,7 @@ impl ScopeShared {
                     Padded(Mutex::new(Shard {
                         table: Table::default(),
                         closed: false,
+                        aborting: false,
                         live: 0,
                         records: Vec::new(),
                         completed_before_trigger: 0,
@@ -164,27 +167,32 @@ impl ScopeShared {
             next.set((index + 1) % SHARDS);
             index
         });
-        // The shard stays locked across the spawn so the entry gets its handle in one critical
-        // section; the task's own `finish` locks the same shard, but consecutive spawns use
-        // different shards, so a worker rarely waits here.
-        let mut shard = self.shard(index);
-        if shard.closed {
-            return Err(self.closed_error());
-        }
-        shard.live += 1;
-        let key = shard.table.insert(Entry {
-            name,
-            started: Instant::now(),
-            abort: None,
-        });
+        // Two short critical sections rather than one held across the spawn: a worker
+        // finishing an earlier task of this shard never waits for a whole `spawn`.
+        let key = {
+            let mut shard = self.shard(index);
+            if shard.closed {
+                return Err(self.closed_error());
+            }
+            shard.live += 1;
+            shard.table.insert(Entry {
+                name,
+                started: Instant::now(),
+                abort: None,
+            })
+        };
         let scope = Arc::clone(self);
         let signal = ShutdownSignal::new(Arc::clone(self));
         let handle = runtime.spawn(async move {
             let outcome = run_caught(async move { task(signal).await }).await;
             scope.finish(index, key, outcome);
         });
+        let mut shard = self.shard(index);
         if let Some(entry) = shard.table.get_mut(key) {
             entry.abort = Some(handle);
+        } else if shard.aborting {
+            // The deadline removed (and reported) the entry before its handle was stored.
+            handle.abort();
         }
         Ok(())
     }
@@ -285,6 +293,7 @@ impl ScopeShared {
         let now = Instant::now();
         for mut shard in self.each_shard() {
             shard.live = 0;
+            shard.aborting = true;
             for entry in shard.table.drain() {
                 if let Some(handle) = &entry.abort {
                     handle.abort();

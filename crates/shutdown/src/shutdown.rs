@@ -331,6 +331,9 @@ impl Shutdown {
     /// is triggered first, `main` is dropped right away (draining stops intake) and its line
     /// says `Cancelled`; work that must finish belongs in tasks or under guards.
     ///
+    /// Cancel safety: dropping this future drops `main` without triggering; once triggered,
+    /// the shutdown goes on (see [`wait`](Self::wait)).
+    ///
     /// # Panics
     /// Outside a Tokio runtime.
     pub async fn run_until_shutdown<F>(&self, main: F) -> ShutdownReport
