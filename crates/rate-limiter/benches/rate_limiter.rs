@@ -33,7 +33,7 @@ fn keyed(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     let limiter = KeyedRateLimiter::<u64>::new(fast());
     group.bench_function("hot_key", |b| {
-        b.iter(|| black_box(limiter.check_key(&7)).is_ok())
+        b.iter(|| black_box(limiter.check_key(&7)).is_ok());
     });
     let mut next = 0u64;
     group.bench_function("new_key", |b| {
@@ -50,7 +50,7 @@ fn permits(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     let limiter = ConcurrencyLimiter::new(4).expect("valid limit");
     group.bench_function("try_acquire_release", |b| {
-        b.iter(|| drop(black_box(limiter.try_acquire())))
+        b.iter(|| drop(black_box(limiter.try_acquire())));
     });
     group.finish();
 }
