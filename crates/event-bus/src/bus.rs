@@ -12,7 +12,7 @@ use dashmap::mapref::entry::Entry as MapEntry;
 use std::any::{Any, TypeId};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// A topic seen without its event type.
 trait AnyTopic: Send + Sync {
@@ -132,14 +132,7 @@ impl EventBus {
             return downcast(name, &entry);
         }
         check_name(name)?;
-        let mut patterns = self
-            .inner
-            .patterns
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if self.is_closed() {
-            return Err(TopicError::BusClosed);
-        }
+        let mut patterns = self.open_patterns()?;
         match self.inner.topics.entry(Arc::from(name)) {
             MapEntry::Occupied(entry) => downcast(name, entry.get()),
             MapEntry::Vacant(slot) => {
@@ -200,14 +193,7 @@ impl EventBus {
             None,
             counters,
         ));
-        let mut patterns = self
-            .inner
-            .patterns
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if self.is_closed() {
-            return Err(TopicError::BusClosed);
-        }
+        let mut patterns = self.open_patterns()?;
         for entry in &self.inner.topics {
             if parsed.matches(entry.key())
                 && let Some(topic) = entry.value().topic.as_any().downcast_ref::<Topic<T>>()
@@ -224,6 +210,19 @@ impl EventBus {
             last,
         });
         Ok(Subscriber::from_mailbox(mailbox, None))
+    }
+
+    /// Locks the wildcard list (the registry's creation lock), unless the bus is closed.
+    fn open_patterns(&self) -> Result<MutexGuard<'_, Vec<PatternSub>>, TopicError> {
+        let patterns = self
+            .inner
+            .patterns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if self.is_closed() {
+            return Err(TopicError::BusClosed);
+        }
+        Ok(patterns)
     }
 
     /// The names of the registered topics (in no particular order).

@@ -25,7 +25,8 @@ pub enum TopicError {
         /// The rejected pattern.
         pattern: String,
     },
-    /// The topic capacity is zero or above [`MAX_CAPACITY`](crate::MAX_CAPACITY).
+    /// A topic capacity (or a wildcard subscriber's capacity) is zero or above
+    /// [`MAX_CAPACITY`](crate::MAX_CAPACITY).
     InvalidCapacity {
         /// The rejected capacity.
         capacity: usize,
@@ -57,7 +58,7 @@ impl fmt::Display for TopicError {
             ),
             Self::InvalidCapacity { capacity } => write!(
                 f,
-                "invalid topic capacity {capacity}: use 1..={}",
+                "invalid capacity {capacity}: use 1..={}",
                 crate::MAX_CAPACITY
             ),
             Self::BusClosed => f.write_str("the event bus is closed; no new topics can be created"),
