@@ -22,28 +22,53 @@ pub(crate) struct LoomCrate {
     pub(crate) in_src: bool,
 }
 
-/// The cargo arguments that run this crate's models, one invocation per kind.
+/// Where a crate's models live, which decides how cargo runs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `tests/loom.rs`: `--test loom`.
+    Integration,
+    /// Modules in src: `--lib -- loom`.
+    InSrc,
+}
+
+/// The cargo arguments that run the models of `kind` in `packages`, in one invocation.
+pub(crate) fn invocation(packages: &[&str], kind: Kind) -> Vec<String> {
+    let mut args: Vec<String> = ["test", "--release", "--no-fail-fast"]
+        .map(String::from)
+        .to_vec();
+    for package in packages {
+        args.extend(["-p".to_string(), (*package).to_string()]);
+    }
+    match kind {
+        Kind::Integration => args.extend(["--test", "loom"].map(String::from)),
+        Kind::InSrc => args.extend(["--lib", "--", "loom"].map(String::from)),
+    }
+    args
+}
+
+/// The packages cargo names in "error: test failed, to rerun pass `-p NAME --test loom`".
+pub(crate) fn rerun_hints(stderr: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for line in stderr.lines() {
+        if let Some((_, rest)) = line.split_once("to rerun pass `-p ") {
+            let name: String = rest
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != '`')
+                .collect();
+            if !name.is_empty() && !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
 impl LoomCrate {
-    pub(crate) fn invocations(&self) -> Vec<Vec<String>> {
-        let mut runs = Vec::new();
-        let base = ["test", "--release", "-p", &self.package];
-        if self.integration {
-            runs.push(
-                base.iter()
-                    .map(|s| (*s).to_string())
-                    .chain(["--test".into(), "loom".into()])
-                    .collect(),
-            );
+    fn has(&self, kind: Kind) -> bool {
+        match kind {
+            Kind::Integration => self.integration,
+            Kind::InSrc => self.in_src,
         }
-        if self.in_src {
-            runs.push(
-                base.iter()
-                    .map(|s| (*s).to_string())
-                    .chain(["--lib".into(), "--".into(), "loom".into()])
-                    .collect(),
-            );
-        }
-        runs
     }
 }
 
@@ -171,17 +196,48 @@ pub(crate) fn run(ws: &Workspace, only: Option<&str>) -> Result<Outcome, String>
         .collect();
         println!("  {:<28} {}", c.package, kinds.join(" + "));
     }
+    let run = |args: &[String]| {
+        let mut command = ws.cargo();
+        command
+            .env("RUSTFLAGS", &rustflags)
+            .env("LOOM_MAX_PREEMPTIONS", &preemptions)
+            .env("CARGO_TARGET_DIR", &target)
+            .args(args);
+        workspace::run_teeing_stderr(&mut command)
+    };
+    // One cargo call per kind for all crates: cargo unifies features across the packages of
+    // one call, so separate calls per crate would rebuild tokio & co. several times.
+    // `--no-fail-fast` runs every crate's models; cargo names each failing one ("to rerun
+    // pass `-p ...`"). If it names none (a crate did not compile), the crates are rerun one
+    // by one, so the others' models still run and the failing crate is named.
     let mut failed = Vec::new();
-    for c in &crates {
-        for args in c.invocations() {
-            let mut command = ws.cargo();
-            command
-                .env("RUSTFLAGS", &rustflags)
-                .env("LOOM_MAX_PREEMPTIONS", &preemptions)
-                .env("CARGO_TARGET_DIR", &target)
-                .args(&args);
-            if workspace::run(&mut command).is_err() {
-                failed.push(format!("{} ({})", c.package, args[4..].join(" ")));
+    for kind in [Kind::Integration, Kind::InSrc] {
+        let group: Vec<&str> = crates
+            .iter()
+            .filter(|c| c.has(kind))
+            .map(|c| c.package.as_str())
+            .collect();
+        if group.is_empty() {
+            continue;
+        }
+        let (ok, stderr) = run(&invocation(&group, kind))?;
+        if ok {
+            continue;
+        }
+        let named = rerun_hints(&stderr);
+        if !named.is_empty() || group.len() == 1 {
+            let names = if named.is_empty() {
+                vec![group[0].to_string()]
+            } else {
+                named
+            };
+            failed.extend(names.into_iter().map(|p| format!("{p} ({kind:?})")));
+            continue;
+        }
+        println!("loom: the combined build failed; rerunning crate by crate to find which");
+        for package in group {
+            if !run(&invocation(&[package], kind))?.0 {
+                failed.push(format!("{package} ({kind:?})"));
             }
         }
     }
@@ -227,26 +283,39 @@ mod tests {
 
     #[test]
     fn plans_one_invocation_per_kind_of_model() {
+        assert_eq!(
+            invocation(&["tidewater-a", "tidewater-b"], Kind::Integration).join(" "),
+            "test --release --no-fail-fast -p tidewater-a -p tidewater-b --test loom"
+        );
+        assert_eq!(
+            invocation(&["tidewater-x"], Kind::InSrc).join(" "),
+            "test --release --no-fail-fast -p tidewater-x --lib -- loom"
+        );
         let both = LoomCrate {
-            package: "tidewater-x".into(),
+            package: "x".into(),
             integration: true,
             in_src: true,
         };
-        let runs = both.invocations();
-        assert_eq!(
-            runs[0].join(" "),
-            "test --release -p tidewater-x --test loom"
-        );
-        assert_eq!(
-            runs[1].join(" "),
-            "test --release -p tidewater-x --lib -- loom"
-        );
-        let none = LoomCrate {
+        assert!(both.has(Kind::Integration) && both.has(Kind::InSrc));
+        let src_only = LoomCrate {
             package: "y".into(),
             integration: false,
-            in_src: false,
+            in_src: true,
         };
-        assert!(none.invocations().is_empty());
+        assert!(!src_only.has(Kind::Integration));
+    }
+
+    #[test]
+    fn reads_which_crates_failed_from_cargo() {
+        let stderr = "running 4 tests\nerror: test failed, to rerun pass `-p tidewater-worker-pool --test loom`\n\
+                      error: test failed, to rerun pass `-p tidewater-shutdown --test loom`\nerror: 2 targets failed:\n";
+        assert_eq!(
+            rerun_hints(stderr),
+            ["tidewater-worker-pool", "tidewater-shutdown"]
+        );
+        assert!(
+            rerun_hints("error[E0433]: failed to resolve\nerror: could not compile `x`").is_empty()
+        );
     }
 
     #[test]

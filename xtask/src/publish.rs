@@ -10,10 +10,7 @@
 //! so it is verified too); and only if that fails, with `--no-verify --exclude-lockfile`, saying
 //! so. `XTASK_PUBLISH_PER_CRATE=1` skips straight to the per-crate packaging.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Stdio;
-use std::thread;
 
 use crate::steps::Outcome;
 use crate::workspace::{self, DepKind, Package, Workspace};
@@ -158,30 +155,6 @@ pub(crate) fn workspace_publish_unsupported(stderr: &str) -> bool {
         || (stderr.contains("--workspace") && stderr.contains("unstable"))
 }
 
-/// Runs a command, streaming its stderr to ours and keeping a copy.
-fn run_teeing_stderr(command: &mut std::process::Command) -> Result<(bool, String), String> {
-    println!("$ {}", workspace::describe(command));
-    let mut child = command
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("could not start cargo: {e}"))?;
-    let stderr = child.stderr.take().ok_or("no stderr pipe")?;
-    let reader = thread::spawn(move || {
-        let mut copy = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("{line}");
-            copy.push_str(&line);
-            copy.push('\n');
-        }
-        copy
-    });
-    let status = child
-        .wait()
-        .map_err(|e| format!("waiting for cargo: {e}"))?;
-    let copy = reader.join().unwrap_or_default();
-    Ok((status.success(), copy))
-}
-
 pub(crate) fn run(ws: &Workspace) -> Result<Outcome, String> {
     let packages = ws.packages()?;
     let publishable: Vec<&Package> = packages.iter().filter(|p| p.publishable).collect();
@@ -219,7 +192,7 @@ pub(crate) fn run(ws: &Workspace) -> Result<Outcome, String> {
     } else {
         let mut command = ws.cargo();
         command.args(["publish", "--workspace", "--dry-run", "--allow-dirty"]);
-        let (ok, stderr) = run_teeing_stderr(&mut command)?;
+        let (ok, stderr) = workspace::run_teeing_stderr(&mut command)?;
         if ok {
             return Ok(Outcome::Passed);
         }

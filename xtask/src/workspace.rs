@@ -3,8 +3,10 @@
 use std::env;
 use std::ffi::OsString;
 use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
+use std::thread;
 
 use crate::json::Json;
 
@@ -75,6 +77,30 @@ pub(crate) fn run(command: &mut Command) -> Result<(), String> {
     } else {
         Err(format!("`{}` failed ({status})", describe(command)))
     }
+}
+
+/// Runs a command, streaming its stderr to ours and keeping a copy.
+pub(crate) fn run_teeing_stderr(command: &mut Command) -> Result<(bool, String), String> {
+    println!("$ {}", describe(command));
+    let mut child = command
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("could not start cargo: {e}"))?;
+    let stderr = child.stderr.take().ok_or("no stderr pipe")?;
+    let reader = thread::spawn(move || {
+        let mut copy = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            copy.push_str(&line);
+            copy.push('\n');
+        }
+        copy
+    });
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for cargo: {e}"))?;
+    let copy = reader.join().unwrap_or_default();
+    Ok((status.success(), copy))
 }
 
 /// The command line as a user could paste it.
