@@ -383,22 +383,25 @@ async fn worker(inner: Arc<Inner>, id: usize) {
     }
 }
 
-/// Times an idle worker re-polls the queue (yielding to the runtime in between) before it
-/// sleeps. One worker searches at a time; while it does, submits skip the wake-up.
-const SEARCH_ROUNDS: u32 = 4;
+/// How long an idle worker keeps re-polling the queue (yielding to the runtime in between)
+/// before it sleeps. It must comfortably exceed the gap between two submits that each pay for
+/// waking a sleeping worker (a few microseconds); otherwise a steady stream can settle into
+/// "every job wakes a worker", several times slower. One worker searches at a time, and only
+/// when the pool runs dry, so an idle pool costs one such window per burst.
+const SEARCH_WINDOW: Duration = Duration::from_micros(25);
 
 async fn search(core: &crate::admission::Core<Queued<AsyncJob>>) -> Option<Queued<AsyncJob>> {
     let searching = core.search()?;
-    for _ in 0..SEARCH_ROUNDS {
+    let started = Stamp::now();
+    loop {
         tokio::task::yield_now().await;
         if let Some(queued) = core.try_pop() {
             return Some(searching.found(queued));
         }
-        if core.is_finished() {
-            break;
+        if core.is_finished() || started.elapsed() >= SEARCH_WINDOW {
+            return None;
         }
     }
-    None
 }
 
 /// Polls one job inside the worker task, watching the shutdown deadline.

@@ -351,30 +351,34 @@ impl Drop for ExitGuard<'_> {
     }
 }
 
-/// Rounds of polling an empty queue before sleeping: short exponential spins, then yields.
-/// Bounded (a few microseconds), so an idle pool sleeps instead of burning CPU, yet a steady
-/// stream of jobs rarely pays for a sleep and a wake-up.
+/// How long an idle worker keeps polling the queue before it sleeps: short exponential spins,
+/// then yields of the CPU. It must comfortably exceed the gap between two submits that each
+/// pay for waking a sleeping worker; otherwise a steady stream can settle into "every job
+/// wakes a worker", several times slower. One worker searches at a time, and only when the
+/// pool runs dry, so an idle pool costs one such window per burst, never a spinning thread.
+const SEARCH_WINDOW: Duration = Duration::from_micros(25);
 const SEARCH_SPINS: u32 = 7;
-const SEARCH_YIELDS: u32 = 0;
 
 fn search(core: &crate::admission::Core<Queued<BlockingJob>>) -> Option<Queued<BlockingJob>> {
     let searching = core.search()?;
-    for round in 0..SEARCH_SPINS + SEARCH_YIELDS {
+    let started = Stamp::now();
+    let mut round = 0;
+    loop {
         if round < SEARCH_SPINS {
             for _ in 0..1u32 << round {
                 std::hint::spin_loop();
             }
+            round += 1;
         } else {
             thread::yield_now();
         }
         if let Some(queued) = core.try_pop() {
             return Some(searching.found(queued));
         }
-        if core.is_finished() {
-            break;
+        if core.is_finished() || started.elapsed() >= SEARCH_WINDOW {
+            return None;
         }
     }
-    None
 }
 
 fn worker(shared: &BlockingShared, id: usize) {
