@@ -11,7 +11,6 @@ use crate::options::Overflow;
 use crate::ring::{Cursor, Displaced, Ring};
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering, lock};
 use crate::waiter::Waiter;
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// What a publisher hands over.
@@ -206,7 +205,7 @@ impl<T: Send + Sync + 'static> Core<T> {
             Cursor {
                 next,
                 capacity,
-                local: VecDeque::new(),
+                local: Vec::new(),
             },
             counters,
         )

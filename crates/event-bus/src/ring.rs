@@ -13,7 +13,6 @@ use crate::error::TryRecvError;
 use crate::event::Event;
 use crate::sync::{AtomicU64, Mutex, Ordering, lock};
 use crate::waiter::Waiter;
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// Slots per chunk (one lock covers a chunk).
@@ -46,8 +45,9 @@ pub(crate) struct Ring<T> {
 pub(crate) struct Cursor<T> {
     pub(crate) next: u64,
     pub(crate) capacity: u64,
-    /// Prefetched payloads of the consecutive events `next - local.len() .. next`.
-    pub(crate) local: VecDeque<Arc<T>>,
+    /// Prefetched payloads of the consecutive events `next - local.len() .. next`, newest
+    /// first (so receiving is a `Vec::pop`).
+    pub(crate) local: Vec<Arc<T>>,
 }
 
 impl<T> Cursor<T> {
@@ -55,7 +55,7 @@ impl<T> Cursor<T> {
     #[inline]
     pub(crate) fn pop(&mut self) -> Option<Event<T>> {
         let seq = self.next - self.local.len() as u64;
-        self.local.pop_front().map(|value| Event {
+        self.local.pop().map(|value| Event {
             seq,
             value,
             topic: None,
@@ -221,9 +221,9 @@ impl<T> Ring<T> {
     pub(crate) fn refill(&self, cursor: &mut Cursor<T>) -> Result<(), TryRecvError> {
         let local = &mut cursor.local;
         self.read_chunk(&mut cursor.next, cursor.capacity, usize::MAX, |_, value| {
-            local.push_back(Arc::clone(value));
+            local.push(Arc::clone(value));
         })
-        .map(drop)
+        .map(|_| local.reverse())
     }
 
     /// Hands up to `max` available events of the chunk holding `*next` to `sink`, in place,
