@@ -18,6 +18,9 @@ pub struct RunningTask {
     pub running_for: Duration,
 }
 
+/// How many running tasks the one-line `Display` names (the `running` field has them all).
+const SHOWN: usize = 10;
+
 /// A snapshot handed to the progress hook every `progress_interval` while shutdown waits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -30,7 +33,7 @@ pub struct Progress {
     pub until_deadline: Duration,
     /// Live guards.
     pub guards: usize,
-    /// Every task still running, oldest first within each scope.
+    /// Every task still running, oldest first within each scope. `Display` names the first 10.
     pub running: Vec<RunningTask>,
 }
 
@@ -45,7 +48,7 @@ impl fmt::Display for Progress {
             self.guards,
             self.running.len()
         )?;
-        for (i, task) in self.running.iter().enumerate() {
+        for (i, task) in self.running.iter().take(SHOWN).enumerate() {
             f.write_str(if i == 0 { ": " } else { ", " })?;
             write!(
                 f,
@@ -54,6 +57,9 @@ impl fmt::Display for Progress {
                 task.name,
                 task.running_for.as_secs_f64()
             )?;
+        }
+        if self.running.len() > SHOWN {
+            write!(f, " and {} more", self.running.len() - SHOWN)?;
         }
         Ok(())
     }

@@ -615,3 +615,29 @@ async fn dropped_idle_and_triggered_futures_leave_nothing_behind() {
     assert_eq!(report.completed_before_trigger, 1);
     assert!(report.is_clean());
 }
+
+#[tokio::test(start_paused = true)]
+async fn progress_line_names_ten_and_counts_the_rest() {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    let shutdown = Shutdown::builder()
+        .grace(Duration::from_secs(3))
+        .signals(Signals::none())
+        .progress_interval(Some(Duration::from_secs(2)))
+        .on_progress(move |p| sink.lock().unwrap().push((p.running.len(), p.to_string())))
+        .build()
+        .unwrap();
+    for i in 0..12 {
+        shutdown
+            .spawn(format!("stuck-{i}"), |_s| std::future::pending::<()>())
+            .unwrap();
+    }
+    shutdown.trigger(Reason::requested("test"));
+    let report = shutdown.wait().await;
+    assert_eq!(report.stragglers().count(), 12);
+    let lines = lines.lock().unwrap();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].0, 12);
+    assert!(lines[0].1.ends_with(" and 2 more"), "{}", lines[0].1);
+    assert!(lines[0].1.contains("root/stuck-0 (2.0s)"), "{}", lines[0].1);
+}
