@@ -17,6 +17,10 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+/// Keeps a value on its own cache line (no false sharing with its neighbours).
+#[repr(align(128))]
+struct Padded<T>(T);
+
 /// A publisher-side predicate: events it rejects are never queued for the subscriber.
 pub(crate) type Filter<T> = Box<dyn Fn(&T) -> bool + Send + Sync>;
 
@@ -40,7 +44,9 @@ pub(crate) struct Mailbox<T> {
     /// the publish that follows while the topic's publish lock is held).
     held: AtomicUsize,
     /// How many events of the pulled batch the subscriber has received (written only by it).
-    consumed: AtomicUsize,
+    /// On its own cache line: the subscriber writes it on every receive, and publishers read
+    /// it only when a queue looks full.
+    consumed: Padded<AtomicUsize>,
     /// A lossless publisher waits for room (a hint for the subscriber to release room early).
     publisher_waiting: AtomicBool,
     /// Cleared when the subscriber is dropped, so publishers prune the mailbox.
@@ -69,7 +75,7 @@ impl<T> Mailbox<T> {
                 publishers: Vec::new(),
             }),
             held: AtomicUsize::new(0),
-            consumed: AtomicUsize::new(0),
+            consumed: Padded(AtomicUsize::new(0)),
             publisher_waiting: AtomicBool::new(false),
             alive: AtomicBool::new(true),
             capacity,
@@ -127,13 +133,17 @@ impl<T> Mailbox<T> {
 
     /// Queued plus pulled-but-unreceived events (never underestimated).
     fn unreceived(&self, state: &State<T>) -> usize {
-        let consumed = self.consumed.load(Ordering::Acquire);
+        let held = state.queue.len() + state.in_hand;
+        if held < self.capacity {
+            return held; // an upper bound is enough to know there is room
+        }
+        let consumed = self.consumed.0.load(Ordering::Acquire);
         state.queue.len() + state.in_hand.saturating_sub(consumed)
     }
 
     /// The subscriber has received `n` events of its current batch.
     pub(crate) fn set_consumed(&self, n: usize) {
-        self.consumed.store(n, Ordering::Release);
+        self.consumed.0.store(n, Ordering::Release);
     }
 
     /// How many received events justify waking a waiting lossless publisher before the batch
@@ -157,7 +167,9 @@ impl<T> Mailbox<T> {
     /// (made only on this slow path) to be woken when the subscriber frees room or goes away.
     pub(crate) fn has_room_or_register(&self, waiter: &dyn Fn() -> Waiter) -> bool {
         let held = self.held.load(Ordering::Acquire);
-        if held.saturating_sub(self.consumed.load(Ordering::Acquire)) < self.capacity {
+        if held < self.capacity
+            || held.saturating_sub(self.consumed.0.load(Ordering::Acquire)) < self.capacity
+        {
             return true;
         }
         let mut state = lock(&self.state);
@@ -184,7 +196,7 @@ impl<T> Mailbox<T> {
         debug_assert!(local.is_empty());
         let mut state = lock(&self.state);
         state.in_hand = 0;
-        self.consumed.store(0, Ordering::Release);
+        self.consumed.0.store(0, Ordering::Release);
         self.publisher_waiting.store(false, Ordering::Relaxed);
         if state.missed > 0 {
             let missed = std::mem::take(&mut state.missed);
