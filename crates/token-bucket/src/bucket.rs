@@ -149,17 +149,31 @@ impl<C: Clock> TokenBucket<C> {
     /// # Errors
     /// [`TryAcquireError::Insufficient`] with the time after which the request would
     /// pass, or [`TryAcquireError::ExceedsCapacity`] if it never can.
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire(&self, n: u32) -> Result<(), TryAcquireError> {
         let shared = &*self.shared;
         let now = shared.now();
-        if !shared.queue.is_empty() && n > 0 {
-            return Err(self.behind_waiters(now, n));
+        if !shared.queue.is_empty() {
+            return self.try_acquire_behind_waiters(now, n);
         }
-        shared
-            .state
-            .try_take(now, n)
-            .map_err(|denial| self.denial(denial, n))
+        match shared.state.try_take(now, n) {
+            Ok(()) => Ok(()),
+            Err(Denial::Insufficient { retry_after_nanos }) => Err(TryAcquireError::Insufficient {
+                retry_after: Duration::from_nanos(retry_after_nanos),
+            }),
+            Err(Denial::ExceedsCapacity) => Err(self.exceeds(n)),
+        }
+    }
+
+    /// `try_acquire` while others wait: only `n == 0` passes; the rest learn their wait.
+    #[cold]
+    #[inline(never)]
+    fn try_acquire_behind_waiters(&self, now: u64, n: u32) -> Result<(), TryAcquireError> {
+        if n == 0 {
+            Ok(())
+        } else {
+            Err(self.behind_waiters(now, n))
+        }
     }
 
     /// Like [`try_acquire`](Self::try_acquire), and on success also reports what is left:
@@ -301,6 +315,8 @@ impl<C: Clock> TokenBucket<C> {
         &self.shared.clock
     }
 
+    #[cold]
+    #[inline(never)]
     fn behind_waiters(&self, now: u64, n: u32) -> TryAcquireError {
         if n > self.capacity() {
             return self.denial(Denial::ExceedsCapacity, n);
@@ -311,6 +327,16 @@ impl<C: Clock> TokenBucket<C> {
         }
     }
 
+    #[cold]
+    #[inline(never)]
+    fn exceeds(&self, n: u32) -> TryAcquireError {
+        TryAcquireError::ExceedsCapacity {
+            requested: n,
+            capacity: self.capacity(),
+        }
+    }
+
+    #[inline]
     fn denial(&self, denial: Denial, n: u32) -> TryAcquireError {
         match denial {
             Denial::Insufficient { retry_after_nanos } => TryAcquireError::Insufficient {

@@ -15,10 +15,12 @@ const EPOCH_MASK: u64 = (1 << EPOCH_BITS) - 1;
 /// The last representable instant of a cell's timeline; time saturates there.
 pub(crate) const MAX_TIME: u64 = (1 << (64 - EPOCH_BITS)) - 1;
 
+#[inline]
 fn pack(tat: u64, epoch: usize) -> u64 {
     (tat.min(MAX_TIME) << EPOCH_BITS) | epoch as u64
 }
 
+#[inline]
 fn unpack(word: u64) -> (u64, usize) {
     // Masked to 4 bits, so the cast cannot truncate.
     #[allow(clippy::cast_possible_truncation)]
@@ -69,17 +71,30 @@ impl GcraCell {
     fn read(&self, rate: &SharedRate, word: u64, now: u64) -> (Gcra, u64, usize) {
         let (tat, epoch) = unpack(word);
         let current = rate.current_epoch();
-        let gcra = rate.at(current);
         if epoch == current {
-            (gcra, tat, current)
+            (rate.at(current), tat, current)
         } else {
-            (gcra, rate.at(epoch).rescale(tat, now, &gcra), current)
+            Self::read_rescaled(rate, tat, epoch, current, now)
         }
+    }
+
+    /// The state re-expressed under parameters changed since it was written (rare).
+    #[cold]
+    #[inline(never)]
+    fn read_rescaled(
+        rate: &SharedRate,
+        tat: u64,
+        epoch: usize,
+        current: usize,
+        now: u64,
+    ) -> (Gcra, u64, usize) {
+        let gcra = rate.at(current);
+        (gcra, rate.at(epoch).rescale(tat, now, &gcra), current)
     }
 
     /// Applies `step` to the state in a CAS loop; `step` returns the new TAT and a result,
     /// or `Err` to stop without writing.
-    #[inline]
+    #[inline(always)]
     fn update<T, E>(
         &self,
         rate: &SharedRate,
@@ -118,7 +133,7 @@ impl GcraCell {
     ///
     /// # Errors
     /// As [`try_acquire`](Self::try_acquire).
-    #[inline]
+    #[inline(always)]
     pub fn try_take(&self, rate: &SharedRate, now: u64, n: u32) -> Result<(), Denial> {
         self.update(rate, now, |gcra, tat| {
             gcra.conform(tat, now, n).map(|t| (t, ()))

@@ -56,6 +56,7 @@ impl WaitQueue {
     }
 
     /// Whether nobody is waiting (a hint: a waiter may arrive right after).
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.len.load(Ordering::Acquire) == 0
     }

@@ -58,6 +58,7 @@ impl SharedRate {
 
     /// The parameters in force now.
     #[must_use]
+    #[inline]
     pub fn current(&self) -> Gcra {
         self.at(self.current_epoch())
     }
@@ -81,6 +82,7 @@ impl SharedRate {
         self.epoch.store(next as u64, Ordering::Release);
     }
 
+    #[inline]
     pub(crate) fn current_epoch(&self) -> usize {
         // The epoch is always < 16, so the cast cannot truncate.
         #[allow(clippy::cast_possible_truncation)]
@@ -89,6 +91,7 @@ impl SharedRate {
     }
 
     /// The parameters of `epoch`; valid for a state read (with acquire) under that epoch.
+    #[inline]
     pub(crate) fn at(&self, epoch: usize) -> Gcra {
         let slot = &self.slots[epoch % EPOCHS];
         let capacity = slot.capacity.load(Ordering::Relaxed);

@@ -18,10 +18,12 @@ impl BucketState {
         Self { rate, cell }
     }
 
+    #[inline]
     pub(crate) fn capacity(&self) -> u32 {
         self.rate.current().capacity()
     }
 
+    #[inline]
     pub(crate) fn snapshot(&self, now: u64) -> (Gcra, u64) {
         self.cell.snapshot(&self.rate, now)
     }
@@ -31,11 +33,12 @@ impl BucketState {
         self.cell.try_acquire(&self.rate, now, n)
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn try_take(&self, now: u64, n: u32) -> Result<(), Denial> {
         self.cell.try_take(&self.rate, now, n)
     }
 
+    #[inline]
     pub(crate) fn peek(&self, now: u64, n: u32) -> Result<Grant, Denial> {
         self.cell.peek(&self.rate, now, n)
     }
