@@ -132,7 +132,7 @@ code { background: #f1f5f9; border-radius: 5px; padding: 1px 5px; font-size: 13p
 /// Chart geometry, in SVG user units (the SVG scales to the page width).
 const WIDTH: f64 = 1000.0;
 const LABEL_W: f64 = 200.0;
-const BAR_MAX: f64 = 500.0;
+const BAR_MAX: f64 = 460.0;
 const PILL_X: f64 = 790.0;
 const ROW_H: f64 = 28.0;
 const HEAD_H: f64 = 26.0;
@@ -237,7 +237,11 @@ pub(crate) fn area_chart(area: &Area, report: &Report) -> String {
             );
             if let Some(ratio) = scenario.ratio(case) {
                 let rc = ratio_class(ratio);
-                let label = format!("{ratio:.2} · tidewater {}", ratio_words(ratio));
+                let label = if rc == "even" {
+                    format!("{ratio:.2} · about the same")
+                } else {
+                    format!("{ratio:.2} · tidewater {}", ratio_words(ratio))
+                };
                 let _ = write!(
                     svg,
                     r#"<rect class="pillbg {rc}" x="{PILL_X}" y="{:.1}" width="{:.1}" height="20" rx="10"/><text class="pilltext {rc}" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
