@@ -106,16 +106,16 @@ fn three_stages(c: &mut Criterion) {
     g.warm_up_time(Duration::from_millis(500));
     g.measurement_time(Duration::from_secs(3));
     g.bench_function("tidewater", |b| {
-        b.iter(|| assert_eq!(rt.block_on(tidewater(1)).len(), 100_000))
+        b.iter(|| assert_eq!(rt.block_on(tidewater(1)).len(), 100_000));
     });
     g.bench_function("tidewater_c16", |b| {
-        b.iter(|| assert_eq!(rt.block_on(tidewater(16)).len(), 100_000))
+        b.iter(|| assert_eq!(rt.block_on(tidewater(16)).len(), 100_000));
     });
     g.bench_function("hand_mpsc_1024", |b| {
-        b.iter(|| assert_eq!(rt.block_on(hand_mpsc()).len(), 100_000))
+        b.iter(|| assert_eq!(rt.block_on(hand_mpsc()).len(), 100_000));
     });
     g.bench_function("futures_chain", |b| {
-        b.iter(|| assert_eq!(rt.block_on(futures_chain()).len(), 100_000))
+        b.iter(|| assert_eq!(rt.block_on(futures_chain()).len(), 100_000));
     });
     g.finish();
 }

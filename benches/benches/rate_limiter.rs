@@ -2,7 +2,7 @@
 //!
 //! - `direct_allowed` / `direct_denied`: one shared limit, real (quanta) clocks, vs governor direct.
 //! - `keyed_10k`: `check_key` round-robin over 10,000 `u64` keys (all present), vs
-//!   governor's keyed limiter on its DashMap store.
+//!   governor's keyed limiter on its `DashMap` store.
 //! - `concurrency`: acquire + release of an uncontended permit, vs tokio's `Semaphore`.
 //! - Memory per key (printed, not timed): heap bytes per live `u64` key beyond the key
 //!   itself, counted by a wrapping global allocator, for both keyed limiters.

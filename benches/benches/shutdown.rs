@@ -1,6 +1,7 @@
 //! tidewater-shutdown vs tokio-util's `CancellationToken` and `TaskTracker`, same workloads.
 //!
 //! `cargo bench -p tidewater-benches --bench shutdown -- --quick`
+#![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use std::hint::black_box;
 use std::sync::Arc;

@@ -37,7 +37,9 @@ fn allowed(c: &mut Criterion) {
     let mut group = c.benchmark_group("token_bucket/allowed");
     group.throughput(Throughput::Elements(1));
     let tide = fast_tidewater();
-    group.bench_function("tidewater", |b| b.iter(|| black_box(tide.try_acquire(1)).is_ok()));
+    group.bench_function("tidewater", |b| {
+        b.iter(|| black_box(tide.try_acquire(1)).is_ok());
+    });
     let gov = fast_governor();
     group.bench_function("governor", |b| b.iter(|| black_box(gov.check()).is_ok()));
     group.finish();
@@ -52,7 +54,9 @@ fn denied(c: &mut Criterion) {
         .build()
         .expect("valid quota");
     assert!(tide.try_acquire(1).is_ok());
-    group.bench_function("tidewater", |b| b.iter(|| black_box(tide.try_acquire(1)).is_err()));
+    group.bench_function("tidewater", |b| {
+        b.iter(|| black_box(tide.try_acquire(1)).is_err());
+    });
     let gov = RateLimiter::direct(Quota::per_hour(nz(1)));
     assert!(gov.check().is_ok());
     group.bench_function("governor", |b| b.iter(|| black_box(gov.check()).is_err()));

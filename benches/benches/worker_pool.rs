@@ -45,7 +45,11 @@ fn share(submitters: usize, index: usize) -> usize {
 async fn tidewater_async(pool: &WorkerPool, jobs: usize) {
     let mut handles = Vec::with_capacity(jobs);
     for i in 0..jobs {
-        handles.push(pool.submit(async move { black_box(i) }).await.expect("open"));
+        handles.push(
+            pool.submit(async move { black_box(i) })
+                .await
+                .expect("open"),
+        );
     }
     for handle in handles {
         black_box(handle.await.expect("no panic"));
