@@ -6,6 +6,7 @@
 
 mod bench;
 mod cli;
+mod features;
 mod json;
 mod loom;
 mod publish;

@@ -1,5 +1,5 @@
 //! `cargo xtask publish-check`: every publishable crate has the metadata crates.io and users
-//! need, and packages cleanly.
+//! need, builds with each of its features alone, and packages cleanly.
 //!
 //! Packaging first tries `cargo publish --workspace --dry-run`, which packages every crate in
 //! dependency order and verifies each build. If that fails only because a crate depends on a
@@ -182,6 +182,9 @@ pub(crate) fn run(ws: &Workspace) -> Result<Outcome, String> {
             "{bad} package(s) have incomplete metadata (listed above)"
         ));
     }
+
+    println!("\neach publishable crate with no default features, then each feature alone:");
+    crate::features::check_each(ws, &publishable)?;
 
     println!(
         "\npackaging (cargo publish --workspace --dry-run: dependency order, each crate verified):"
