@@ -5,6 +5,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Poll, Waker};
 
 use futures_util::FutureExt;
 use tokio::sync::Notify;
@@ -25,8 +26,6 @@ pub(crate) struct Shard {
     table: Table,
     /// No task may start any more: the scope was cancelled.
     closed: bool,
-    /// The deadline passed: a task whose handle arrives late is aborted at once.
-    aborting: bool,
     /// Running tasks of this shard (counted under the lock: no shared counter to bounce).
     live: usize,
     records: Vec<(Instant, TaskReport)>,
@@ -49,6 +48,9 @@ pub(crate) struct ScopeShared {
     pub(crate) shared: Arc<Shared>,
     cancelled: AtomicBool,
     closed: AtomicBool,
+    /// Set (before the table is drained) when the running tasks are aborted: a task's wrapper
+    /// checks it before every poll and, once set, drops the task's future instead.
+    aborted: AtomicBool,
     token: CancellationToken,
     shards: Box<[Padded]>,
     /// How many `idle()` futures are waiting; finishers only look for "all idle" when > 0.
@@ -87,13 +89,13 @@ impl ScopeShared {
             shared,
             cancelled: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            aborted: AtomicBool::new(false),
             token,
             shards: (0..SHARDS)
                 .map(|_| {
                     Padded(Mutex::new(Shard {
                         table: Table::default(),
                         closed: false,
-                        aborting: false,
                         live: 0,
                         records: Vec::new(),
                         completed_before_trigger: 0,
@@ -167,7 +169,7 @@ impl ScopeShared {
             next.set((index + 1) % SHARDS);
             index
         });
-        // Two short critical sections rather than one held across the spawn: a worker
+        // One short critical section per spawn, and the runtime's spawn outside it: a worker
         // finishing an earlier task of this shard never waits for a whole `spawn`.
         let key = {
             let mut shard = self.shard(index);
@@ -178,23 +180,57 @@ impl ScopeShared {
             shard.table.insert(Entry {
                 name,
                 started: Instant::now(),
-                abort: None,
+                waker: None,
             })
         };
         let scope = Arc::clone(self);
         let signal = ShutdownSignal::new(Arc::clone(self));
-        let handle = runtime.spawn(async move {
-            let outcome = run_caught(async move { task(signal).await }).await;
-            scope.finish(index, key, outcome);
-        });
-        let mut shard = self.shard(index);
-        if let Some(entry) = shard.table.get_mut(key) {
-            entry.abort = Some(handle);
-        } else if shard.aborting {
-            // The deadline removed (and reported) the entry before its handle was stored.
-            handle.abort();
-        }
+        // No `JoinHandle` is kept (dropping it at once is Tokio's cheap path): an abort is
+        // the `aborted` flag plus a wake-up of the waker the task left in its entry. The
+        // future is kept small (one layer around the task's own): Tokio moves it by value.
+        let fut = async move {
+            let run = AssertUnwindSafe(async move { task(signal).await }).catch_unwind();
+            let mut run = std::pin::pin!(run);
+            // This future is the Tokio task's own, so its waker never changes: leave it once.
+            let mut registered = false;
+            std::future::poll_fn(move |cx| {
+                if scope.aborted.load(Ordering::Acquire) {
+                    return Poll::Ready(()); // the entry is gone and reported as aborted
+                }
+                if let Poll::Ready(result) = run.as_mut().poll(cx) {
+                    let outcome = match result {
+                        Ok(output) => output.into_outcome(),
+                        Err(payload) => Outcome::Panicked(panic_message(payload.as_ref())),
+                    };
+                    scope.finish(index, key, outcome);
+                    return Poll::Ready(());
+                }
+                if !registered {
+                    if !scope.register_waker(index, key, cx.waker()) {
+                        return Poll::Ready(()); // aborted meanwhile: entry gone, reported
+                    }
+                    registered = true;
+                }
+                Poll::Pending
+            })
+            .await;
+        };
+        drop(runtime.spawn(fut));
         Ok(())
+    }
+
+    /// Leave `waker` in the task's entry so an abort can wake it. `false`: the entry is gone
+    /// (the task was aborted and reported), so the task must stop now.
+    fn register_waker(&self, index: usize, key: Key, waker: &Waker) -> bool {
+        let mut shard = self.shard(index);
+        let Some(entry) = shard.table.get_mut(key) else {
+            return false;
+        };
+        match &mut entry.waker {
+            Some(stored) => stored.clone_from(waker),
+            empty @ None => *empty = Some(waker.clone()),
+        }
+        true
     }
 
     fn finish(&self, index: usize, key: Key, outcome: Outcome) {
@@ -290,14 +326,15 @@ impl ScopeShared {
     /// Cancel, then abort every task still running; each gets an `Aborted` line.
     pub(crate) fn abort_all(&self) {
         self.cancel();
+        // Before the entries go: a task polled from here on drops its future; one that
+        // registers its waker after the drain finds its entry gone and stops too.
+        self.aborted.store(true, Ordering::Release);
         let now = Instant::now();
+        let mut wake = Vec::new();
         for mut shard in self.each_shard() {
             shard.live = 0;
-            shard.aborting = true;
             for entry in shard.table.drain() {
-                if let Some(handle) = &entry.abort {
-                    handle.abort();
-                }
+                wake.extend(entry.waker);
                 let line = TaskReport {
                     name: entry.name,
                     scope: self.path.clone(),
@@ -307,20 +344,20 @@ impl ScopeShared {
                 shard.records.push((now, line));
             }
         }
+        wake.into_iter().for_each(Waker::wake);
         self.wake_if_idle(true);
     }
 
     /// Abort without reporting (the coordinator is gone, nobody will read a report).
     pub(crate) fn abort_silently(&self) {
         self.closed.store(true, Ordering::Release);
+        self.aborted.store(true, Ordering::Release);
+        let mut wake = Vec::new();
         for mut shard in self.each_shard() {
             shard.closed = true;
-            for entry in shard.table.drain() {
-                if let Some(handle) = entry.abort {
-                    handle.abort();
-                }
-            }
+            wake.extend(shard.table.drain().into_iter().filter_map(|e| e.waker));
         }
+        wake.into_iter().for_each(Waker::wake);
     }
 
     pub(crate) fn live(&self) -> usize {

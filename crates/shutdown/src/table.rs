@@ -5,14 +5,15 @@
 //! exactly one line.
 
 use std::borrow::Cow;
+use std::task::Waker;
 
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub(crate) struct Entry {
     pub(crate) name: Cow<'static, str>,
     pub(crate) started: Instant,
-    pub(crate) abort: Option<JoinHandle<()>>,
+    /// Left by the task when it first waits, so an abort can wake it to drop its future.
+    pub(crate) waker: Option<Waker>,
 }
 
 enum Slot {
@@ -172,7 +173,7 @@ mod tests {
         Entry {
             name: Cow::Owned(n.to_string()),
             started: Instant::now(),
-            abort: None,
+            waker: None,
         }
     }
 

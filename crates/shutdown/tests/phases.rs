@@ -641,3 +641,27 @@ async fn progress_line_names_ten_and_counts_the_rest() {
     assert!(lines[0].1.ends_with(" and 2 more"), "{}", lines[0].1);
     assert!(lines[0].1.contains("root/stuck-0 (2.0s)"), "{}", lines[0].1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn deadline_abort_drops_the_stragglers_future() {
+    let shutdown = quiet(Duration::from_secs(5));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    shutdown
+        .spawn("ignores-signal", move |_s| async move {
+            let _tx = tx; // dropped only when the task's future is dropped
+            std::future::pending::<()>().await;
+        })
+        .unwrap();
+    tokio::task::yield_now().await;
+    shutdown.trigger(Reason::requested("deploy"));
+    let report = shutdown.wait().await;
+    assert_eq!(
+        report.task("ignores-signal").unwrap().outcome,
+        Outcome::Aborted
+    );
+    let dropped = tokio::time::timeout(Duration::from_secs(3600), rx).await;
+    assert!(
+        matches!(dropped, Ok(Err(_))),
+        "the aborted task's future was dropped"
+    );
+}
