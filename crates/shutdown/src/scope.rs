@@ -183,7 +183,12 @@ impl ScopeShared {
                 waker: None,
             })
         };
-        let scope = Arc::clone(self);
+        let mut slot = TaskSlot {
+            scope: Arc::clone(self),
+            index,
+            key,
+            open: true,
+        };
         let signal = ShutdownSignal::new(Arc::clone(self));
         // No `JoinHandle` is kept (dropping it at once is Tokio's cheap path): an abort is
         // the `aborted` flag plus a wake-up of the waker the task left in its entry. The
@@ -194,20 +199,22 @@ impl ScopeShared {
             // This future is the Tokio task's own, so its waker never changes: leave it once.
             let mut registered = false;
             std::future::poll_fn(move |cx| {
-                if scope.aborted.load(Ordering::Acquire) {
-                    return Poll::Ready(()); // the entry is gone and reported as aborted
+                if slot.scope.aborted.load(Ordering::Acquire) {
+                    slot.open = false; // the entry is gone and reported as aborted
+                    return Poll::Ready(());
                 }
                 if let Poll::Ready(result) = run.as_mut().poll(cx) {
                     let outcome = match result {
                         Ok(output) => output.into_outcome(),
                         Err(payload) => Outcome::Panicked(panic_message(payload.as_ref())),
                     };
-                    scope.finish(index, key, outcome);
+                    slot.finish(outcome);
                     return Poll::Ready(());
                 }
                 if !registered {
-                    if !scope.register_waker(index, key, cx.waker()) {
-                        return Poll::Ready(()); // aborted meanwhile: entry gone, reported
+                    if !slot.scope.register_waker(index, key, cx.waker()) {
+                        slot.open = false; // aborted meanwhile: entry gone, reported
+                        return Poll::Ready(());
                     }
                     registered = true;
                 }
@@ -236,7 +243,9 @@ impl ScopeShared {
     fn finish(&self, index: usize, key: Key, outcome: Outcome) {
         let triggered = self.shared.core.is_triggered();
         // Tasks that complete before the trigger are only counted: skip the clock read.
-        let ended = (triggered || outcome.is_failure()).then(Instant::now);
+        // Failures, and tasks the runtime dropped unfinished, are always worth a line.
+        let noteworthy = triggered || outcome.is_failure() || outcome == Outcome::Aborted;
+        let ended = noteworthy.then(Instant::now);
         let mut shard = self.shard(index);
         let Some(entry) = shard.table.remove(key) else {
             return; // aborted at the deadline, already reported
@@ -255,7 +264,7 @@ impl ScopeShared {
                 _ => String::new(),
             },
         });
-        if triggered || outcome.is_failure() {
+        if noteworthy {
             let keep = triggered
                 || self.early_failures.fetch_add(1, Ordering::Relaxed)
                     < self.shared.config.failure_records_per_scope;
@@ -391,5 +400,30 @@ impl ScopeShared {
             completed,
             dropped,
         )
+    }
+}
+
+/// A tracked task's place in its scope's table, closed exactly once: by the task's own
+/// outcome, or, if Tokio drops the task without finishing it (the runtime shutting down
+/// drops unfinished and never-polled tasks alike), as `Aborted` — so no entry outlives its
+/// task and a later `wait()` can never hang on a task that no longer exists.
+struct TaskSlot {
+    scope: Arc<ScopeShared>,
+    index: usize,
+    key: Key,
+    open: bool,
+}
+
+impl TaskSlot {
+    fn finish(&mut self, outcome: Outcome) {
+        if std::mem::take(&mut self.open) {
+            self.scope.finish(self.index, self.key, outcome);
+        }
+    }
+}
+
+impl Drop for TaskSlot {
+    fn drop(&mut self) {
+        self.finish(Outcome::Aborted);
     }
 }

@@ -665,3 +665,36 @@ async fn deadline_abort_drops_the_stragglers_future() {
         "the aborted task's future was dropped"
     );
 }
+
+/// Tokio drops a task without finishing it when its runtime shuts down. Its entry must go
+/// with it (reported as aborted), or a later `wait()` would wait for a task that no longer
+/// exists until the deadline — or forever without one.
+#[test]
+fn a_task_dropped_by_its_runtime_is_reported_not_waited_for() {
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let shutdown = first.block_on(async {
+        let shutdown = quiet(Duration::from_secs(10));
+        shutdown
+            .spawn("orphan", |_signal| std::future::pending::<()>())
+            .unwrap();
+        tokio::task::yield_now().await;
+        shutdown
+    });
+    drop(first); // drops the still-running task
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let report = second.block_on(async move {
+        assert!(shutdown.trigger(Reason::requested("test")));
+        tokio::time::timeout(Duration::from_secs(60), shutdown.wait())
+            .await
+            .expect("wait() must not hang on a task its runtime dropped")
+    });
+    assert_eq!(report.task("orphan").unwrap().outcome, Outcome::Aborted);
+    assert!(!report.deadline_hit, "nothing was left to wait for");
+}
