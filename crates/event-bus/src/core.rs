@@ -206,6 +206,7 @@ impl<T: Send + Sync + 'static> Core<T> {
                 next,
                 capacity,
                 local: Vec::new(),
+                batch: 0,
             },
             counters,
         )

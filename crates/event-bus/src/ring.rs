@@ -46,20 +46,43 @@ pub(crate) struct Cursor<T> {
     pub(crate) next: u64,
     pub(crate) capacity: u64,
     /// Prefetched payloads of the consecutive events `next - local.len() .. next`, newest
-    /// first (so receiving is a `Vec::pop`).
-    pub(crate) local: Vec<Arc<T>>,
+    /// first (so receiving is a `Vec::pop`). Every entry is `Some` (see [`Ring::refill`]); the
+    /// `Option` only lets the refill copy slots without a per-event branch.
+    pub(crate) local: Vec<Option<Arc<T>>>,
+    /// Received events not yet added to the shared `delivered` counter, plus `local.len()`:
+    /// the subscriber counts a whole batch at once instead of storing to shared memory on
+    /// every receive.
+    pub(crate) batch: u64,
 }
 
 impl<T> Cursor<T> {
+    /// Events received since they were last counted.
+    #[inline]
+    pub(crate) fn received(&self) -> u64 {
+        self.batch - self.local.len() as u64
+    }
+
+    /// Takes the events received since they were last counted (the caller counts them).
+    #[inline]
+    pub(crate) fn take_received(&mut self) -> u64 {
+        let received = self.received();
+        self.batch -= received;
+        received
+    }
+
     /// The oldest prefetched event.
     #[inline]
     pub(crate) fn pop(&mut self) -> Option<Event<T>> {
-        let seq = self.next - self.local.len() as u64;
-        self.local.pop().map(|value| Event {
-            seq,
-            value,
-            topic: None,
-        })
+        loop {
+            let seq = self.next - self.local.len() as u64;
+            if let Some(value) = self.local.pop()? {
+                return Some(Event {
+                    seq,
+                    value,
+                    topic: None,
+                });
+            }
+        }
     }
 }
 
@@ -214,16 +237,58 @@ impl<T> Ring<T> {
         }
     }
 
-    /// Refills `cursor.local` with the available events of the chunk holding `cursor.next`.
+    /// Refills `cursor.local` with the available events of the chunk holding `cursor.next`:
+    /// one tail read and one lock for up to [`CHUNK`] events, whose reference counts are
+    /// taken in one tight pass (newest first, so receiving is a `Vec::pop`).
     ///
     /// `Err(Lagged)` moves the cursor to the oldest event it may still see and reports exactly
     /// how many it skipped; `Err(Empty)` / `Err(Closed)` when nothing is left.
     pub(crate) fn refill(&self, cursor: &mut Cursor<T>) -> Result<(), TryRecvError> {
+        debug_assert!(cursor.local.is_empty());
+        let tail = self.tail.load(Ordering::Acquire);
+        let end = tail / STEP;
+        let next = cursor.next;
+        if next >= end {
+            return Err(if tail & CLOSED != 0 {
+                TryRecvError::Closed
+            } else {
+                TryRecvError::Empty
+            });
+        }
+        let keep = cursor.capacity.min(self.slots());
+        if end - next > keep {
+            return Err(Self::lag(&mut cursor.next, end - keep));
+        }
+        let (chunk, offset) = self.chunk_of(next);
+        // At most the rest of this chunk, and never past `end` (`end - next <= slots`).
+        let available = (end - next).min((1u64 << self.chunk_shift) - offset as u64) as usize;
+        let slots = lock(chunk);
+        let window = &slots[offset..offset + available];
+        // Events `next..end` were all written before `tail` was read; a slot holding a newer
+        // sequence number was overwritten since, and ends the run of events still retained.
+        let fresh = window
+            .iter()
+            .zip(next..)
+            .take_while(|(slot, seq)| slot.seq == *seq)
+            .count();
+        if fresh == 0 {
+            return match window.first() {
+                Some(slot) if slot.value.is_some() && slot.seq > next => {
+                    // Overwritten after `tail` was read: the writer has stored `slot.seq`, so
+                    // the window of events still retained ends there.
+                    Err(Self::lag(&mut cursor.next, slot.seq + 1 - keep))
+                }
+                _ => Err(TryRecvError::Empty),
+            };
+        }
         let local = &mut cursor.local;
-        self.read_chunk(&mut cursor.next, cursor.capacity, usize::MAX, |_, value| {
-            local.push(Arc::clone(value));
-        })
-        .map(|_| local.reverse())
+        // A slot's sequence number is set only together with its value, so every slot of
+        // the run holds one.
+        local.extend(window[..fresh].iter().rev().map(|slot| slot.value.clone()));
+        drop(slots);
+        cursor.batch += fresh as u64;
+        cursor.next = next + fresh as u64;
+        Ok(())
     }
 
     /// Hands up to `max` available events of the chunk holding `*next` to `sink`, in place,

@@ -69,7 +69,6 @@ pub struct Subscriber<T: Send + Sync + 'static> {
     source: Source<T>,
     /// A lag found while collecting a batch, reported by the next receive.
     pending_lag: Option<u64>,
-    delivered: u64,
     counters: Arc<SubscriberCounters>,
 }
 
@@ -79,7 +78,6 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
         Self {
             source: Source::Ring { core, id, cursor },
             pending_lag: None,
-            delivered: 0,
             counters,
         }
     }
@@ -95,7 +93,6 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
                 released: 0,
             },
             pending_lag: None,
-            delivered: 0,
             counters,
         }
     }
@@ -103,14 +100,19 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
     /// The next event, `waiter` registered (made lazily) when there is none yet.
     #[inline]
     fn next(&mut self, waiter: Option<&dyn Fn() -> Waiter>) -> Result<Event<T>, TryRecvError> {
-        if let Some(missed) = self.pending_lag.take() {
+        // Checked by value: the field is written only when a lag is actually pending, which
+        // keeps the common path free of stores to anything but the batch itself.
+        if let Some(missed) = self.pending_lag {
+            self.pending_lag = None;
             return Err(TryRecvError::Lagged { missed });
         }
-        let result = match &mut self.source {
+        match &mut self.source {
             Source::Ring { core, id, cursor } => loop {
                 if let Some(event) = cursor.pop() {
                     break Ok(event);
                 }
+                // The batch is used up: count it once (see `Subscriber::metrics`).
+                self.counters.add_delivered(cursor.take_received());
                 match core.ring.refill(cursor) {
                     Ok(()) => {}
                     Err(TryRecvError::Empty) => match waiter {
@@ -130,13 +132,14 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
                 consumed,
                 released,
                 ..
-            } => pop_mailbox(mailbox, local, (consumed, released), waiter),
-        };
-        if result.is_ok() {
-            self.delivered += 1;
-            self.counters.set_delivered(self.delivered);
+            } => {
+                let result = pop_mailbox(mailbox, local, (consumed, released), waiter);
+                if result.is_ok() {
+                    self.counters.add_delivered(1);
+                }
+                result
+            }
         }
-        result
     }
 
     /// Receives the next event without waiting.
@@ -228,6 +231,8 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
         F: FnMut(u64, &T),
     {
         let mut visited = 0;
+        // Visited events not counted through a ring batch (see `Cursor::batch`).
+        let mut uncounted = 0;
         let mut result = Ok(());
         while visited < max {
             if let Some(missed) = self.pending_lag.take() {
@@ -238,16 +243,18 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
                 Source::Ring { core, cursor, .. } => {
                     if let Some(event) = cursor.pop() {
                         visit(event.seq, &event);
-                        Ok(1)
+                        Ok((1, 0))
                     } else {
-                        core.ring.read_chunk(
-                            &mut cursor.next,
-                            cursor.capacity,
-                            max - visited,
-                            |seq, v| {
-                                visit(seq, v);
-                            },
-                        )
+                        core.ring
+                            .read_chunk(
+                                &mut cursor.next,
+                                cursor.capacity,
+                                max - visited,
+                                |seq, v| {
+                                    visit(seq, v);
+                                },
+                            )
+                            .map(|n| (n, n))
                     }
                 }
                 Source::Mailbox {
@@ -258,11 +265,14 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
                     ..
                 } => pop_mailbox(mailbox, local, (consumed, released), None).map(|event| {
                     visit(event.seq, &event);
-                    1
+                    (1, 1)
                 }),
             };
             match step {
-                Ok(n) => visited += n,
+                Ok((n, count)) => {
+                    visited += n;
+                    uncounted += count;
+                }
                 Err(TryRecvError::Lagged { missed }) => {
                     self.counters.add_lagged(missed);
                     result = Err(TryRecvError::Lagged { missed });
@@ -275,8 +285,7 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
             }
         }
         if visited > 0 {
-            self.delivered += visited as u64;
-            self.counters.set_delivered(self.delivered);
+            self.counters.add_delivered(uncounted as u64);
             if let Err(TryRecvError::Lagged { missed }) = result {
                 self.pending_lag = Some(missed);
             }
@@ -304,7 +313,11 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
     /// This subscriber's counters.
     #[must_use]
     pub fn metrics(&self) -> SubscriberMetrics {
-        self.counters.snapshot()
+        let mut metrics = self.counters.snapshot();
+        if let Source::Ring { cursor, .. } = &self.source {
+            metrics.delivered += cursor.received();
+        }
+        metrics
     }
 }
 
@@ -345,8 +358,12 @@ impl<T: Send + Sync + 'static> futures_core::Stream for Subscriber<T> {
 
 impl<T: Send + Sync + 'static> Drop for Subscriber<T> {
     fn drop(&mut self) {
-        match &self.source {
-            Source::Ring { core, id, .. } => core.remove_reader(*id, &self.counters),
+        match &mut self.source {
+            Source::Ring { core, id, cursor } => {
+                // Count the batch before the topic keeps this subscriber's totals.
+                self.counters.add_delivered(cursor.take_received());
+                core.remove_reader(*id, &self.counters);
+            }
             Source::Mailbox { mailbox, core, .. } => {
                 mailbox.detach();
                 if let Some(core) = core {

@@ -462,3 +462,31 @@ fn payload_is_shared_not_cloned() {
     let (ea, eb) = (a.try_recv().unwrap(), b.try_recv().unwrap());
     assert!(std::sync::Arc::ptr_eq(ea.value(), eb.value()));
 }
+
+#[test]
+fn delivered_counts_are_exact_across_batches_and_drops() {
+    let t = topic(64);
+    let mut sub = t.subscribe();
+    let mut other = t.subscribe();
+    for i in 0..40 {
+        t.publish(i);
+    }
+    // Mid-batch: the subscriber's own metrics count every receive.
+    for n in 1..=20 {
+        assert!(sub.try_recv().is_ok());
+        assert_eq!(sub.metrics().delivered, n);
+    }
+    // Mixing in-place visits with the prefetched batch counts each event once.
+    assert_eq!(sub.try_recv_with(7, |_, _| ()), Ok(7));
+    assert_eq!(sub.metrics().delivered, 27);
+    while sub.try_recv().is_ok() {}
+    assert_eq!(sub.metrics().delivered, 40);
+    assert_eq!(t.metrics().delivered, 40);
+    // A subscriber dropped mid-batch leaves its exact count in the topic's totals.
+    for _ in 0..5 {
+        assert!(other.try_recv().is_ok());
+    }
+    assert_eq!(other.metrics().delivered, 5);
+    drop(other);
+    assert_eq!(t.metrics().delivered, 45);
+}
