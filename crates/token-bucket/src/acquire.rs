@@ -73,8 +73,10 @@ impl<C: Clock> Future for Acquire<'_, C> {
         let capacity = self.pacer.waiter.capacity();
         let tokens = self.pacer.waiter.tokens();
         self.get_mut().pacer.poll(cx).map(|step| match step {
-            Step::Queue(Progress::Granted | Progress::Sleep(_) | Progress::Parked)
-            | Step::WouldWait(_) => Ok(()),
+            // `Pacer::poll` returns only finished steps (never Sleep or Parked).
+            Step::Queue(Progress::Granted | Progress::Sleep(_) | Progress::Parked) => Ok(()),
+            // Only `acquire_within` sets a `max_wait`, so the queue never refuses `acquire`.
+            Step::WouldWait(_) => Ok(()),
             Step::ExceedsCapacity | Step::Queue(Progress::TooLarge) => Err(ExceedsCapacity {
                 requested: tokens,
                 capacity,

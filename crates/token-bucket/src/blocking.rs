@@ -29,7 +29,9 @@ pub(crate) fn wait<C: Clock>(mut waiter: Waiter<'_, C>) -> Result<(), ExceedsCap
     let waker = Waker::from(Arc::new(Unpark(thread::current())));
     loop {
         match waiter.poll(&waker) {
-            Step::Queue(Progress::Granted) | Step::WouldWait(_) => return Ok(()),
+            Step::Queue(Progress::Granted) => return Ok(()),
+            // The blocking waiter sets no `max_wait`, so the queue never refuses it.
+            Step::WouldWait(_) => return Ok(()),
             Step::Queue(Progress::Sleep(nanos)) => {
                 thread::park_timeout(Duration::from_nanos(nanos));
             }
