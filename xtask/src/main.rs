@@ -10,6 +10,7 @@ mod features;
 mod json;
 mod loom;
 mod publish;
+mod redis_server;
 mod steps;
 mod workspace;
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::cli::Step;
 use crate::workspace::{self, Workspace};
-use crate::{bench, loom, publish};
+use crate::{bench, loom, publish, redis_server};
 
 /// How a step ended when it did not fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,27 +63,28 @@ pub(crate) fn run_step(ws: &Workspace, step: Step) -> Result<Outcome, String> {
             ],
         ),
         Step::Test => {
+            let redis = redis_server::start()?;
             if nextest_installed(ws) {
                 println!(
                     "cargo-nextest found: unit and integration tests through nextest, doc tests through cargo test"
                 );
-                cargo_step(
-                    ws,
-                    &[
-                        "nextest",
-                        "run",
-                        "--workspace",
-                        "--all-features",
-                        "--no-fail-fast",
-                    ],
-                )?;
+                workspace::run(redis.apply(ws.cargo().args([
+                    "nextest",
+                    "run",
+                    "--workspace",
+                    "--all-features",
+                    "--no-fail-fast",
+                ])))?;
                 cargo_step(ws, &["test", "--doc", "--workspace", "--all-features"])
             } else {
                 println!("cargo-nextest not installed: running everything through cargo test");
-                cargo_step(
-                    ws,
-                    &["test", "--workspace", "--all-features", "--no-fail-fast"],
-                )
+                workspace::run(redis.apply(ws.cargo().args([
+                    "test",
+                    "--workspace",
+                    "--all-features",
+                    "--no-fail-fast",
+                ])))
+                .map(|()| Outcome::Passed)
             }
         }
         Step::Doc => workspace::run(
@@ -95,10 +96,17 @@ pub(crate) fn run_step(ws: &Workspace, step: Step) -> Result<Outcome, String> {
         Step::Loom => loom::run(ws, None),
         // `--bench '*'` selects bench targets only (`--benches` would re-run every lib's unit
         // tests); criterion runs each benchmark once when started in test mode.
-        Step::BenchSmoke => cargo_step(
-            ws,
-            &["test", "--workspace", "--all-features", "--bench", "*"],
-        ),
+        Step::BenchSmoke => {
+            let redis = redis_server::start()?;
+            workspace::run(redis.apply(ws.cargo().args([
+                "test",
+                "--workspace",
+                "--all-features",
+                "--bench",
+                "*",
+            ])))
+            .map(|()| Outcome::Passed)
+        }
         Step::DashboardCheck { fixtures } => bench::dashboard_check(ws, fixtures),
         Step::PublishCheck => publish::run(ws),
     }

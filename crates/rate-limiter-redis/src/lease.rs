@@ -131,3 +131,55 @@ impl LeaseTable {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AGE: Duration = Duration::from_secs(1);
+
+    fn table() -> (LeaseTable, Counters) {
+        let table = LeaseTable::new(LeaseConfig {
+            size: 10,
+            max_age: Some(AGE),
+        });
+        (table, Counters::default())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hands_out_what_was_deposited_and_no_more() {
+        let (table, counters) = table();
+        assert_eq!(table.take("k", 1, AGE, false, &counters), None, "nothing leased yet");
+        table.deposit("k", 3, AGE, &counters);
+        assert_eq!(table.take("k", 2, AGE, true, &counters), Some(3), "a peek takes nothing");
+        assert_eq!(table.take("k", 2, AGE, false, &counters), Some(1));
+        assert_eq!(table.take("k", 2, AGE, false, &counters), None, "1 left, 2 asked");
+        assert_eq!(table.take("k", 1, AGE, false, &counters), Some(0));
+        assert!(table.leases.is_empty(), "an empty lease is forgotten");
+        let m = counters.snapshot();
+        assert_eq!((m.leased_tokens, m.served_from_lease), (3, 2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tokens_older_than_max_age_are_thrown_away_and_counted() {
+        let (table, counters) = table();
+        table.deposit("k", 5, AGE, &counters);
+        tokio::time::advance(AGE / 2).await;
+        // A later deposit keeps the age of the oldest token held.
+        table.deposit("k", 5, AGE, &counters);
+        tokio::time::advance(AGE / 2 + Duration::from_millis(1)).await;
+        assert_eq!(table.take("k", 1, AGE, false, &counters), None);
+        assert_eq!(counters.snapshot().expired_lease_tokens, 10);
+        assert!(table.leases.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deposit_onto_an_expired_lease_starts_a_fresh_one() {
+        let (table, counters) = table();
+        table.deposit("k", 4, AGE, &counters);
+        tokio::time::advance(AGE * 2).await;
+        table.deposit("k", 2, AGE, &counters);
+        assert_eq!(counters.snapshot().expired_lease_tokens, 4);
+        assert_eq!(table.take("k", 2, AGE, false, &counters), Some(0));
+    }
+}
