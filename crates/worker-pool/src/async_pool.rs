@@ -1,9 +1,9 @@
 //! `WorkerPool`: a fixed set of long-lived tokio tasks running async jobs from a bounded queue.
 
 use std::fmt;
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -14,13 +14,11 @@ use tokio_util::sync::CancellationToken;
 use crate::admission::{Permit, Refusal};
 use crate::config::{PoolBuilder, Queued, Shared};
 use crate::error::{BuildError, PoolClosed, SubmitTimeoutError, TrySubmitError};
-use crate::job::{CancelOnDrop, JobCell, JobError, JobHandle, Outcome, panic_message};
+use crate::job::{JobHandle, Outcome};
 use crate::stamp::Stamp;
 use crate::stats::{Metrics, PoolReport};
 use crate::sync::{Mutex, lock};
-
-/// A queued async job: the user's future wrapped so it resolves its handle however it ends.
-type AsyncJob = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+use crate::task::{AsyncJob, AsyncTask};
 
 /// A worker runs this many ready jobs in a row, then yields to the runtime so other tasks on
 /// its thread are not starved.
@@ -53,8 +51,8 @@ impl Drop for Owner {
 /// - **Order**: jobs start in the order they were admitted (FIFO queue).
 /// - **Panics**: a panicking job resolves its handle to [`JobError::Panicked`]; the worker
 ///   carries on, so the pool keeps its size.
-/// - **Memory**: the queue is allocated once; each job costs two small allocations (its
-///   boxed future and its result cell).
+/// - **Memory**: the queue is allocated once; each job costs one allocation (its future and
+///   its result cell together).
 /// - **Shutdown**: [`shutdown`](Self::shutdown) drains within a grace period, cancels the rest
 ///   and returns a [`PoolReport`] accounting for every accepted job. Dropping the last clone
 ///   closes intake; queued jobs still run.
@@ -287,58 +285,13 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let (job, handle) = package(job);
+    let task = Arc::new(AsyncTask::new(job));
+    let handle = JobHandle::new(task.clone());
     permit.push(Queued {
-        job,
+        job: AsyncJob::new(task),
         at: Stamp::now(),
     });
     handle
-}
-
-/// Wraps `job` so that it resolves its handle however it ends: value, panic, abort, or being
-/// dropped unrun.
-fn package<F>(job: F) -> (AsyncJob, JobHandle<F::Output>)
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let cell = Arc::new(JobCell::<F::Output, ()>::new(None));
-    let handle = JobHandle::new(cell.clone());
-    let guard = CancelOnDrop(cell);
-    let wrapped = async move {
-        let guard = guard;
-        let cell = &guard.0;
-        if !cell.begin() {
-            return Outcome::Cancelled;
-        }
-        // Declared after `guard`, so dropped before it: the handle sees `Cancelled` only once
-        // the job's future is gone.
-        let mut job = pin!(job);
-        poll_fn(|cx| {
-            if cell.is_aborted() {
-                return Poll::Ready(Outcome::Cancelled);
-            }
-            match catch_unwind(AssertUnwindSafe(|| job.as_mut().poll(cx))) {
-                Ok(Poll::Ready(value)) => {
-                    cell.resolve(Ok(value));
-                    Poll::Ready(Outcome::Completed)
-                }
-                Ok(Poll::Pending) => {
-                    cell.set_worker_waker(cx.waker());
-                    if cell.is_aborted() {
-                        cx.waker().wake_by_ref();
-                    }
-                    Poll::Pending
-                }
-                Err(payload) => {
-                    cell.resolve(Err(JobError::Panicked(panic_message(&*payload))));
-                    Poll::Ready(Outcome::Panicked)
-                }
-            }
-        })
-        .await
-    };
-    (Box::pin(wrapped), handle)
 }
 
 /// Calls `worker_exited` however the worker task ends (including the runtime dropping it).
@@ -413,9 +366,10 @@ struct RunJob<'a> {
 
 impl RunJob<'_> {
     fn cancel(&mut self) -> Poll<Outcome> {
-        let job = self.job.take();
-        // Dropping runs the job's destructors; a panic there must not kill the worker.
-        let _ = catch_unwind(AssertUnwindSafe(move || drop(job)));
+        if let Some(job) = self.job.take() {
+            // Dropping runs the job's destructors; a panic there must not kill the worker.
+            let _ = catch_unwind(AssertUnwindSafe(move || job.cancel()));
+        }
         Poll::Ready(Outcome::Cancelled)
     }
 }
@@ -431,15 +385,12 @@ impl Future for RunJob<'_> {
         let Some(job) = self.job.as_mut() else {
             return Poll::Ready(Outcome::Cancelled);
         };
-        match catch_unwind(AssertUnwindSafe(|| job.as_mut().poll(cx))) {
+        // The task catches the job's own panics (polls and destructors); this catches one
+        // in waking the job's handle.
+        match catch_unwind(AssertUnwindSafe(|| job.poll_run(cx))) {
             Ok(Poll::Ready(outcome)) => {
-                // The job ended inside its wrapper; drop it here, where a panic in its
-                // destructors is still caught.
-                let job = self.job.take();
-                match catch_unwind(AssertUnwindSafe(move || drop(job))) {
-                    Ok(()) => Poll::Ready(outcome),
-                    Err(_) => Poll::Ready(Outcome::Panicked),
-                }
+                self.job = None;
+                Poll::Ready(outcome)
             }
             Ok(Poll::Pending) => {
                 if let Some(slot) = self.inner.running.get(self.id) {
@@ -457,8 +408,8 @@ impl Future for RunJob<'_> {
                 Poll::Pending
             }
             Err(_) => {
-                // The wrapper catches the job's own panics; this was in its drop glue.
-                self.job = None;
+                let job = self.job.take();
+                let _ = catch_unwind(AssertUnwindSafe(move || drop(job)));
                 Poll::Ready(Outcome::Panicked)
             }
         }

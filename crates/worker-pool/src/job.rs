@@ -191,15 +191,6 @@ impl<T: Send, P: Send> Completion<T> for JobCell<T, P> {
     }
 }
 
-/// Resolves the job as cancelled if it is dropped before it ran to the end.
-pub(crate) struct CancelOnDrop<T: Send>(pub(crate) Arc<JobCell<T, ()>>);
-
-impl<T: Send> Drop for CancelOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.cancel_if_pending();
-    }
-}
-
 /// The result of one submitted job: a future of `Result<T, JobError>`.
 ///
 /// - Await it from async code, or call [`wait`](Self::wait) /

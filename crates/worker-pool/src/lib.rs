@@ -36,7 +36,7 @@
 //! assert_eq!(report.completed + report.rejected, 2);
 //! # }
 //! ```
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 #[doc(hidden)]
 pub mod admission;
@@ -49,6 +49,7 @@ mod park;
 mod stamp;
 mod stats;
 mod sync;
+mod task;
 
 pub use async_pool::{AsyncOptions, WorkerPool, WorkerPoolBuilder};
 pub use blocking_pool::{BlockingOptions, BlockingPool, BlockingPoolBuilder};

@@ -160,10 +160,10 @@ fn searching_worker_never_strands_a_job() {
         let worker = {
             let core = core.clone();
             thread::spawn(move || {
-                if let Some(search) = core.search() {
-                    if let Some(job) = core.try_pop() {
-                        return Some(search.found(job));
-                    }
+                if let Some(search) = core.search()
+                    && let Some(job) = core.try_pop()
+                {
+                    return Some(search.found(job));
                 }
                 block_on(core.next_job(0))
             })
