@@ -149,11 +149,23 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn hands_out_what_was_deposited_and_no_more() {
         let (table, counters) = table();
-        assert_eq!(table.take("k", 1, AGE, false, &counters), None, "nothing leased yet");
+        assert_eq!(
+            table.take("k", 1, AGE, false, &counters),
+            None,
+            "nothing leased yet"
+        );
         table.deposit("k", 3, AGE, &counters);
-        assert_eq!(table.take("k", 2, AGE, true, &counters), Some(3), "a peek takes nothing");
+        assert_eq!(
+            table.take("k", 2, AGE, true, &counters),
+            Some(3),
+            "a peek takes nothing"
+        );
         assert_eq!(table.take("k", 2, AGE, false, &counters), Some(1));
-        assert_eq!(table.take("k", 2, AGE, false, &counters), None, "1 left, 2 asked");
+        assert_eq!(
+            table.take("k", 2, AGE, false, &counters),
+            None,
+            "1 left, 2 asked"
+        );
         assert_eq!(table.take("k", 1, AGE, false, &counters), Some(0));
         assert!(table.leases.is_empty(), "an empty lease is forgotten");
         let m = counters.snapshot();

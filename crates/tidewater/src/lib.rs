@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | [`token_bucket`] (`token-bucket`) | [`tidewater-token-bucket`](https://docs.rs/tidewater-token-bucket) | A lock-free GCRA token bucket: sync, FIFO-fair async and blocking acquire |
 //! | [`rate_limiter`] (`rate-limiter`) | [`tidewater-rate-limiter`](https://docs.rs/tidewater-rate-limiter) | Keyed rate limits with bounded memory, windows, HTTP decisions, concurrency limits |
+//! | [`rate_limiter_redis`] (`rate-limiter-redis`) | [`tidewater-rate-limiter-redis`](https://docs.rs/tidewater-rate-limiter-redis) | The same rate limits shared by many processes through Redis |
 //! | [`worker_pool`] (`worker-pool`) | [`tidewater-worker-pool`](https://docs.rs/tidewater-worker-pool) | Bounded async and blocking worker pools with backpressure and a drain report |
 //! | [`fan_out`] (`fan-out`) | [`tidewater-fan-out`](https://docs.rs/tidewater-fan-out) | Scatter/gather with bounded concurrency, hedged requests, quorums |
 //! | [`pipeline`] (`pipeline`) | [`tidewater-pipeline`](https://docs.rs/tidewater-pipeline) | Multi-stage async pipelines with per-stage concurrency, drain and a report |
@@ -104,6 +105,11 @@ pub use tidewater_token_bucket as token_bucket;
 #[cfg_attr(docsrs, doc(cfg(feature = "rate-limiter")))]
 #[doc(inline)]
 pub use tidewater_rate_limiter as rate_limiter;
+
+#[cfg(feature = "rate-limiter-redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rate-limiter-redis")))]
+#[doc(inline)]
+pub use tidewater_rate_limiter_redis as rate_limiter_redis;
 
 #[cfg(feature = "worker-pool")]
 #[cfg_attr(docsrs, doc(cfg(feature = "worker-pool")))]

@@ -4,9 +4,10 @@
 //! That each feature also *builds* alone is checked by a `cargo check` per feature, which
 //! belongs in the workspace's task runner (`cargo xtask`), not in a test.
 
-const CRATES: [&str; 7] = [
+const CRATES: [&str; 8] = [
     "token-bucket",
     "rate-limiter",
+    "rate-limiter-redis",
     "worker-pool",
     "fan-out",
     "pipeline",

@@ -2,6 +2,7 @@
 #![cfg(all(
     feature = "token-bucket",
     feature = "rate-limiter",
+    feature = "rate-limiter-redis",
     feature = "worker-pool",
     feature = "fan-out",
     feature = "pipeline",
@@ -26,6 +27,17 @@ fn token_bucket_resolves() {
 fn rate_limiter_resolves() {
     assert!(tidewater::rate_limiter::Quota::per_second(10).is_ok());
     assert!(tidewater::rate_limiter::Quota::per_second(0).is_err());
+}
+
+#[tokio::test]
+async fn rate_limiter_redis_resolves() {
+    // A lazy store needs no server; a bad URL is a typed error, not a panic.
+    use tidewater::rate_limiter_redis::{RedisStore, SetupError};
+    assert!(matches!(
+        RedisStore::builder("not a url").connect_lazy(),
+        Err(SetupError::InvalidUrl { .. })
+    ));
+    assert!(RedisStore::builder("redis://127.0.0.1:1").connect_lazy().is_ok());
 }
 
 #[test]

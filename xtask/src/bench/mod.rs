@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cli::BenchOptions;
+use crate::redis_server;
 use crate::steps::{Outcome, seconds};
 use crate::workspace::{self, Workspace};
 use report::{Baseline, Report};
@@ -204,6 +205,8 @@ pub(crate) fn run(ws: &Workspace, options: &BenchOptions) -> Result<(), String> 
     // Results older than this run are left out of the dashboard (1 s for coarse file times).
     let since = SystemTime::now() - Duration::from_secs(1);
     let args = criterion_args(options);
+    // The Redis-backed limiter is measured against a real server, started for the run.
+    let redis = redis_server::start()?;
     let mut failed = Vec::new();
     // One cargo call per bench *name*, always with `--workspace`: features then resolve as in
     // the build above, so nothing recompiles (`-p <package>` would unify features per package
@@ -220,7 +223,7 @@ pub(crate) fn run(ws: &Workspace, options: &BenchOptions) -> Result<(), String> 
                 "--",
             ])
             .args(&args);
-        if workspace::run(&mut command).is_err() {
+        if workspace::run(redis.apply(&mut command)).is_err() {
             let owners: Vec<String> = targets
                 .iter()
                 .filter(|(_, b)| *b == name)
