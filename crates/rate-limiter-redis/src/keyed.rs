@@ -109,7 +109,8 @@ impl RedisKeyedBuilder {
     /// Lease mode: take up to `size` tokens of a key per round trip and hand them out in
     /// this process, each at most one refill of `size` tokens old (see
     /// [`lease_max_age`](Self::lease_max_age)). Trades at most that many admissions above
-    /// the quota in any window for up to `size` times fewer round trips.
+    /// the quota in any window for up to `size` times fewer round trips. A [`Decision`]
+    /// answered from a lease reports the tokens this process still holds as `remaining`.
     pub fn lease(mut self, size: NonZeroU32) -> Self {
         self.lease = Some(LeaseConfig {
             size: size.get(),
@@ -118,8 +119,10 @@ impl RedisKeyedBuilder {
         self
     }
 
-    /// How long a leased token may wait to be used before it is thrown away; bounds the
-    /// over-admission to `max_age / interval` requests in any window. Only with
+    /// How long a leased token may wait to be used before it is thrown away (default: the
+    /// time `size` tokens take to refill). The over-admission in any window is at most
+    /// `min(max_age / interval, replicas × size)` per key; raise it for fast quotas, whose
+    /// default max age (microseconds) is shorter than a round trip. Only with
     /// [`lease`](Self::lease).
     pub fn lease_max_age(mut self, max_age: Duration) -> Self {
         if let Some(lease) = &mut self.lease {

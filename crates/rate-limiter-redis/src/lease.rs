@@ -4,8 +4,12 @@
 //! Every request admitted from a lease spent a token of the shared Redis bucket at most
 //! `max_age` earlier. So over any window of length `W`, all processes together admit at
 //! most what the quota allows over `W + max_age`: at most `max_age / interval` requests
-//! more than without leases (by default `max_age` is `size` intervals, so at most `size`
-//! more), however many replicas there are. The other side of the trade: tokens a process
+//! more than without leases. Separately, no more than `size` tokens per process are ever
+//! held, so the excess is also at most `replicas × size`. By default `max_age` is `size`
+//! intervals: at most `size` more, however many replicas there are. A longer `max_age`
+//! (for fast quotas, whose interval is microseconds) lets leases live long enough to be
+//! used, for an excess of at most `min(max_age / interval, replicas × size)` per key.
+//! The other side of the trade: tokens a process
 //! leased but did not use within `max_age` are thrown away (counted in
 //! [`RedisLimiterMetrics::expired_lease_tokens`](crate::RedisLimiterMetrics)), so a lightly
 //! used key may be admitted slightly less than its quota.
@@ -74,9 +78,12 @@ impl LeaseTable {
         let now = Instant::now();
         let mut lease = self.leases.get_mut(key)?;
         if now.duration_since(lease.taken_at) > max_age {
+            // Emptied under the entry's lock, removed only if still empty: a deposit racing
+            // in between keeps its fresh tokens.
             bump(&counters.expired_lease_tokens, u64::from(lease.tokens));
+            lease.tokens = 0;
             drop(lease);
-            self.leases.remove(key);
+            self.leases.remove_if(key, |_, l| l.tokens == 0);
             return None;
         }
         if lease.tokens < n {
