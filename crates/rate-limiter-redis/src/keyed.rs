@@ -327,7 +327,12 @@ impl<K: ?Sized> RedisKeyedRateLimiter<K> {
                 limit: limits.capacity,
             }));
         }
-        let max_age = self.lease.as_ref().map(|l| l.max_age(limits.interval()));
+        // Paused-time friendly: tokio's clock, handed to the table as a std instant.
+        let now = tokio::time::Instant::now().into_std();
+        let max_age = self
+            .lease
+            .as_ref()
+            .map(|l| (now, l.max_age(limits.interval())));
         if let (Some(lease), Some(max_age)) = (&self.lease, max_age)
             && n > 0
             && let Some(left) = lease.take(key, n, max_age, !write, &self.counters)

@@ -42,6 +42,10 @@ mod limits;
 mod metrics;
 mod policy;
 mod store;
+mod sync;
+
+#[cfg(all(test, tidewater_loom))]
+mod loom_models;
 
 pub use direct::{RedisRateLimiter, RedisRateLimiterBuilder};
 pub use error::{RedisLimitError, SetupError, StoreFailure};

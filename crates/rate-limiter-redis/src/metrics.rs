@@ -1,6 +1,6 @@
 //! Counters of how checks were answered.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::{AtomicU64, Ordering};
 
 /// How a Redis-backed limiter's checks have been answered so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
