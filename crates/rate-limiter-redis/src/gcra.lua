@@ -28,11 +28,14 @@ local now_ns = tonumber(time[2]) * 1000
 local behind = 0
 local stored = redis.call('GET', KEYS[1])
 if stored then
-  local s, ns = string.match(stored, '^(%d+):(%d+)$')
-  if not s then
+  -- find/sub rather than a pattern match: this runs on every check.
+  local colon = string.find(stored, ':', 1, true)
+  local s = colon and tonumber(string.sub(stored, 1, colon - 1))
+  local ns = colon and tonumber(string.sub(stored, colon + 1))
+  if not (s and ns) then
     return redis.error_reply('tidewater: ' .. KEYS[1] .. ' does not hold a GCRA state')
   end
-  behind = (tonumber(s) - now_s) * 1000000000 + (tonumber(ns) - now_ns)
+  behind = (s - now_s) * 1000000000 + (ns - now_ns)
   if behind < 0 then behind = 0 end
 end
 
@@ -55,5 +58,6 @@ behind = behind + take * interval
 local total = now_ns + behind
 local sec = now_s + math.floor(total / 1000000000)
 local nsec = total % 1000000000
-redis.call('SET', KEYS[1], string.format('%d:%d', sec, nsec), 'PX', math.floor(behind / 1000000) + 1)
+-- Both parts are integers below 10^10, which Lua prints exactly ("%.14g").
+redis.call('SET', KEYS[1], sec .. ':' .. nsec, 'PX', math.floor(behind / 1000000) + 1)
 return {1, take, available - take, 0, behind}
