@@ -37,7 +37,11 @@ async fn rate_limiter_redis_resolves() {
         RedisStore::builder("not a url").connect_lazy(),
         Err(SetupError::InvalidUrl { .. })
     ));
-    assert!(RedisStore::builder("redis://127.0.0.1:1").connect_lazy().is_ok());
+    assert!(
+        RedisStore::builder("redis://127.0.0.1:1")
+            .connect_lazy()
+            .is_ok()
+    );
 }
 
 #[test]
