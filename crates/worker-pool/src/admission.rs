@@ -24,6 +24,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
+use crossbeam_utils::CachePadded;
+
 use crate::sync::{
     Arc, AtomicBool, AtomicU8, AtomicUsize, BoundedQueue, Mutex, Ordering, fence, lock,
 };
@@ -48,8 +50,9 @@ pub enum Refusal {
 pub struct Core<J> {
     queue: BoundedQueue<J>,
     capacity: usize,
-    /// `(reserved << 1) | CLOSED`.
-    state: AtomicUsize,
+    /// `(reserved << 1) | CLOSED`. Written by every submit and every pop, so kept off the
+    /// line of the read-mostly counters below.
+    state: CachePadded<AtomicUsize>,
     aborting: AtomicBool,
     live_workers: AtomicUsize,
     /// Mirrors `waiters.idle.len()`, readable without the lock.
@@ -86,7 +89,7 @@ impl<J> Core<J> {
         Self {
             queue: BoundedQueue::new(capacity.max(1)),
             capacity: capacity.max(1),
-            state: AtomicUsize::new(0),
+            state: CachePadded::new(AtomicUsize::new(0)),
             aborting: AtomicBool::new(false),
             live_workers: AtomicUsize::new(workers),
             idle_count: AtomicUsize::new(0),
@@ -167,6 +170,30 @@ impl<J> Core<J> {
             ) {
                 Ok(_) => return Ok(()),
                 Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// Retries [`try_reserve`](Self::try_reserve) while the core is full and no submitter
+    /// waits for space, calling `pause(round)` (round 0, 1, ..) before each try; gives up when
+    /// `pause` returns `false`.
+    ///
+    /// For sync submitters before they park: workers free slots far more often than a park
+    /// and a wake-up cost. Submitters already waiting are served first (FIFO), so this never
+    /// tries while one waits. `None`: still full, someone waits, or `pause` gave up; then
+    /// [`reserve`](Self::reserve) waits in line.
+    pub fn reserve_soon(
+        &self,
+        mut pause: impl FnMut(u32) -> bool,
+    ) -> Option<Result<Permit<'_, J>, Refusal>> {
+        let mut round = 0;
+        loop {
+            if self.space_count.load(Ordering::Relaxed) > 0 || !pause(round) {
+                return None;
+            }
+            match self.try_reserve() {
+                Err(Refusal::Full) => round += 1,
+                other => return Some(other),
             }
         }
     }

@@ -15,7 +15,7 @@ use crate::admission::{Permit, Refusal};
 use crate::config::{PoolBuilder, Queued, Shared};
 use crate::error::{BuildError, PoolClosed, SubmitTimeoutError, TrySubmitError};
 use crate::job::{JobHandle, Outcome};
-use crate::stamp::Stamp;
+use crate::stamp::Clock;
 use crate::stats::{Metrics, PoolReport};
 use crate::sync::{Mutex, lock};
 use crate::task::{AsyncJob, AsyncTask};
@@ -179,7 +179,7 @@ impl WorkerPool {
     {
         let shared = &self.inner().shared;
         match shared.core.reserve().await {
-            Ok(permit) => Ok(enqueue(permit, job)),
+            Ok(permit) => Ok(enqueue(shared, permit, job)),
             Err(_) => {
                 shared.stats.rejected();
                 Err(PoolClosed)
@@ -198,7 +198,7 @@ impl WorkerPool {
     {
         let shared = &self.inner().shared;
         match shared.core.try_reserve() {
-            Ok(permit) => Ok(enqueue(permit, job)),
+            Ok(permit) => Ok(enqueue(shared, permit, job)),
             Err(refusal) => {
                 shared.stats.rejected();
                 Err(match refusal {
@@ -227,7 +227,7 @@ impl WorkerPool {
     {
         let shared = &self.inner().shared;
         let refusal = match tokio::time::timeout(timeout, shared.core.reserve()).await {
-            Ok(Ok(permit)) => return Ok(enqueue(permit, job)),
+            Ok(Ok(permit)) => return Ok(enqueue(shared, permit, job)),
             Ok(Err(_)) => SubmitTimeoutError::Closed(job),
             Err(_) => SubmitTimeoutError::Timeout(job),
         };
@@ -280,7 +280,11 @@ impl WorkerPool {
 }
 
 /// Packages `job` into the reserved slot and returns its handle.
-fn enqueue<F>(permit: Permit<'_, Queued<AsyncJob>>, job: F) -> JobHandle<F::Output>
+fn enqueue<F>(
+    shared: &Shared<AsyncJob>,
+    permit: Permit<'_, Queued<AsyncJob>>,
+    job: F,
+) -> JobHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
@@ -289,7 +293,7 @@ where
     let handle = JobHandle::new(task.clone());
     permit.push(Queued {
         job: AsyncJob::new(task),
-        at: Stamp::now(),
+        at: shared.stats.clock().stamp(),
     });
     handle
 }
@@ -311,7 +315,7 @@ async fn worker(inner: Arc<Inner>, id: usize) {
     loop {
         let found = match core.try_pop() {
             Some(queued) => Some(queued),
-            None => search(core).await,
+            None => search(&inner.shared).await,
         };
         let queued = match found {
             Some(queued) => queued,
@@ -343,15 +347,20 @@ async fn worker(inner: Arc<Inner>, id: usize) {
 /// when the pool runs dry, so an idle pool costs one such window per burst.
 const SEARCH_WINDOW: Duration = Duration::from_micros(25);
 
-async fn search(core: &crate::admission::Core<Queued<AsyncJob>>) -> Option<Queued<AsyncJob>> {
+async fn search(shared: &Shared<AsyncJob>) -> Option<Queued<AsyncJob>> {
+    let core = &shared.core;
     let searching = core.search()?;
-    let started = Stamp::now();
+    let clock = shared.stats.clock();
+    let window = clock.ticks(SEARCH_WINDOW);
+    let started = clock.stamp();
     loop {
         tokio::task::yield_now().await;
         if let Some(queued) = core.try_pop() {
             return Some(searching.found(queued));
         }
-        if core.is_finished() || started.elapsed() >= SEARCH_WINDOW {
+        // Not polling `is_finished` here: the admission word is the submitters' hottest line.
+        // A closed pool is noticed by `next_job` once the window ends.
+        if Clock::between(started, clock.stamp()) >= window {
             return None;
         }
     }

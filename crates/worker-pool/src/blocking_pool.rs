@@ -13,7 +13,7 @@ use crate::config::{PoolBuilder, Queued, Shared};
 use crate::error::{BuildError, PoolClosed, SubmitTimeoutError, TrySubmitError};
 use crate::job::{JobCell, JobError, JobHandle, Outcome, panic_message};
 use crate::park::Parker;
-use crate::stamp::Stamp;
+use crate::stamp::Clock;
 use crate::stats::{Metrics, PoolReport};
 
 /// A closure and its result cell in one allocation, seen by the worker through this trait.
@@ -179,7 +179,7 @@ impl BlockingPool {
         let handle = JobHandle::new(cell.clone());
         permit.push(Queued {
             job: BlockingJob(cell),
-            at: Stamp::now(),
+            at: self.shared().stats.clock().stamp(),
         });
         handle
     }
@@ -197,7 +197,13 @@ impl BlockingPool {
     {
         let shared = self.shared();
         let reserved = match shared.core.try_reserve() {
-            Err(Refusal::Full) => Parker::new().block_on(shared.core.reserve()),
+            Err(Refusal::Full) => match shared
+                .core
+                .reserve_soon(|round| submit_backoff(round, None))
+            {
+                Some(reserved) => reserved,
+                None => Parker::new().block_on(shared.core.reserve()),
+            },
             other => other,
         };
         match reserved {
@@ -271,7 +277,11 @@ impl BlockingPool {
         let reserved = match shared.core.try_reserve() {
             Err(Refusal::Full) => {
                 let deadline = Instant::now().checked_add(timeout);
-                Parker::new().block_on_until(shared.core.reserve(), deadline)
+                let backoff = |round| submit_backoff(round, deadline);
+                shared
+                    .core
+                    .reserve_soon(backoff)
+                    .or_else(|| Parker::new().block_on_until(shared.core.reserve(), deadline))
             }
             other => Some(other),
         };
@@ -342,6 +352,27 @@ impl BlockingPool {
     }
 }
 
+/// Backing off between tries for a slot before a sync submitter parks on a full queue
+/// ([`Core::reserve_soon`](crate::admission::Core::reserve_soon)): spins of 1, 2, 4 .. 64 pauses, then a few yields of the CPU, a
+/// few microseconds in all (about what a park and a wake-up cost). Without it, a steady
+/// stream into a full queue settles into one park and one wake-up per job. `false` once the
+/// rounds are used up or `deadline` passed.
+fn submit_backoff(round: u32, deadline: Option<Instant>) -> bool {
+    const SPINS: u32 = 7;
+    const ROUNDS: u32 = 11;
+    if round >= ROUNDS || deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+        return false;
+    }
+    if round < SPINS {
+        for _ in 0..1u32 << round {
+            std::hint::spin_loop();
+        }
+    } else {
+        thread::yield_now();
+    }
+    true
+}
+
 /// Calls `worker_exited` however the thread ends.
 struct ExitGuard<'a>(&'a BlockingShared);
 
@@ -359,9 +390,12 @@ impl Drop for ExitGuard<'_> {
 const SEARCH_WINDOW: Duration = Duration::from_micros(25);
 const SEARCH_SPINS: u32 = 7;
 
-fn search(core: &crate::admission::Core<Queued<BlockingJob>>) -> Option<Queued<BlockingJob>> {
+fn search(shared: &BlockingShared) -> Option<Queued<BlockingJob>> {
+    let core = &shared.core;
     let searching = core.search()?;
-    let started = Stamp::now();
+    let clock = shared.stats.clock();
+    let window = clock.ticks(SEARCH_WINDOW);
+    let started = clock.stamp();
     let mut round = 0;
     loop {
         if round < SEARCH_SPINS {
@@ -375,7 +409,9 @@ fn search(core: &crate::admission::Core<Queued<BlockingJob>>) -> Option<Queued<B
         if let Some(queued) = core.try_pop() {
             return Some(searching.found(queued));
         }
-        if core.is_finished() || started.elapsed() >= SEARCH_WINDOW {
+        // Not polling `is_finished` here: the admission word is the submitters' hottest line.
+        // A closed pool is noticed by `next_job` once the window ends.
+        if Clock::between(started, clock.stamp()) >= window {
             return None;
         }
     }
@@ -386,7 +422,7 @@ fn worker(shared: &BlockingShared, id: usize) {
     let parker = Parker::new();
     let core = &shared.core;
     loop {
-        let queued = match core.try_pop().or_else(|| search(core)) {
+        let queued = match core.try_pop().or_else(|| search(shared)) {
             Some(queued) => queued,
             None => match parker.block_on(core.next_job(id)) {
                 Some(queued) => queued,

@@ -5,7 +5,6 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::admission::Core;
 use crate::error::BuildError;
-use crate::stamp::Stamp;
 use crate::stats::{Metrics, Stats};
 
 /// Queue slots when the builder is not told otherwise.
@@ -80,10 +79,11 @@ impl<O> PoolBuilder<O> {
     }
 }
 
-/// A job in the queue with the time it was admitted (for the queue-wait metric).
+/// A job in the queue with the time it was admitted (for the queue-wait metric): a stamp of
+/// the pool's clock, `stats.clock()`.
 pub(crate) struct Queued<J> {
     pub(crate) job: J,
-    pub(crate) at: Stamp,
+    pub(crate) at: u64,
 }
 
 /// What the pool handle and its workers share.

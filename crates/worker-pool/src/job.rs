@@ -69,9 +69,37 @@ pub(crate) struct JobCell<T, P> {
     inner: Mutex<Inner<T, P>>,
 }
 
+/// A job's result as the cell keeps it: the panic message boxed (panics are rare), so the
+/// cell, and with it the job's one allocation, stays small.
+enum Ended<T> {
+    Value(T),
+    Panicked(Box<JobError>),
+    Cancelled,
+}
+
+impl<T> From<Result<T, JobError>> for Ended<T> {
+    fn from(result: Result<T, JobError>) -> Self {
+        match result {
+            Ok(value) => Self::Value(value),
+            Err(JobError::Cancelled) => Self::Cancelled,
+            Err(error) => Self::Panicked(Box::new(error)),
+        }
+    }
+}
+
+impl<T> From<Ended<T>> for Result<T, JobError> {
+    fn from(ended: Ended<T>) -> Self {
+        match ended {
+            Ended::Value(value) => Ok(value),
+            Ended::Panicked(error) => Err(*error),
+            Ended::Cancelled => Err(JobError::Cancelled),
+        }
+    }
+}
+
 struct Inner<T, P> {
     payload: Option<P>,
-    result: Option<Result<T, JobError>>,
+    result: Option<Ended<T>>,
     /// The handle took the result.
     taken: bool,
     handle: Option<Waker>,
@@ -113,7 +141,7 @@ impl<T, P> JobCell<T, P> {
             if inner.result.is_some() || inner.taken {
                 (None, Some(result))
             } else {
-                inner.result = Some(result);
+                inner.result = Some(result.into());
                 self.flags.fetch_or(DONE, Ordering::Release);
                 (inner.handle.take(), None)
             }
@@ -158,7 +186,7 @@ impl<T: Send, P: Send> Completion<T> for JobCell<T, P> {
         if let Some(result) = inner.result.take() {
             inner.taken = true;
             inner.handle = None;
-            return Poll::Ready(result);
+            return Poll::Ready(result.into());
         }
         if inner.taken {
             return Poll::Ready(Err(JobError::Cancelled));

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crossbeam_utils::CachePadded;
 
 use crate::job::Outcome;
-use crate::stamp::Stamp;
+use crate::stamp::Clock;
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
 /// A snapshot of a pool's state and counters, from `metrics()`.
@@ -98,8 +98,9 @@ struct WorkerStats {
     completed: AtomicU64,
     panicked: AtomicU64,
     cancelled: AtomicU64,
-    wait_nanos: AtomicU64,
-    wait_max_nanos: AtomicU64,
+    /// Queue wait in clock ticks, converted to time when read.
+    wait_ticks: AtomicU64,
+    wait_max_ticks: AtomicU64,
     busy: AtomicBool,
 }
 
@@ -112,6 +113,7 @@ fn bump(counter: &AtomicU64, by: u64) {
 }
 
 pub(crate) struct Stats {
+    clock: Clock,
     workers: Box<[CachePadded<WorkerStats>]>,
     rejected: CachePadded<AtomicU64>,
     /// Cancelled straight out of the queue by the shutdown deadline, never seen by a worker.
@@ -121,22 +123,28 @@ pub(crate) struct Stats {
 impl Stats {
     pub(crate) fn new(workers: usize) -> Self {
         Self {
+            clock: Clock::new(),
             workers: (0..workers).map(|_| CachePadded::default()).collect(),
             rejected: CachePadded::default(),
             cancelled_in_queue: AtomicU64::new(0),
         }
     }
 
-    /// Worker `id` picked up a job queued at `queued_at`.
-    pub(crate) fn started(&self, id: usize, queued_at: Stamp) {
+    /// The pool's clock: stamps for the queue wait and the idle search.
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Worker `id` picked up a job stamped `queued_at` when it was queued.
+    pub(crate) fn started(&self, id: usize, queued_at: u64) {
         let Some(stats) = self.workers.get(id) else {
             return;
         };
-        let wait = u64::try_from(queued_at.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let wait = Clock::between(queued_at, self.clock.stamp());
         bump(&stats.started, 1);
-        bump(&stats.wait_nanos, wait);
-        if wait > stats.wait_max_nanos.load(Ordering::Relaxed) {
-            stats.wait_max_nanos.store(wait, Ordering::Relaxed);
+        bump(&stats.wait_ticks, wait);
+        if wait > stats.wait_max_ticks.load(Ordering::Relaxed) {
+            stats.wait_max_ticks.store(wait, Ordering::Relaxed);
         }
         stats.busy.store(true, Ordering::Relaxed);
     }
@@ -171,7 +179,7 @@ impl Stats {
             cancelled: self.cancelled_in_queue.load(Ordering::Relaxed),
             ..Metrics::default()
         };
-        let mut wait_nanos: u128 = 0;
+        let mut wait_ticks: u64 = 0;
         let mut wait_max = 0;
         for stats in &*self.workers {
             m.started += stats.started.load(Ordering::Relaxed);
@@ -179,11 +187,11 @@ impl Stats {
             m.panicked += stats.panicked.load(Ordering::Relaxed);
             m.cancelled += stats.cancelled.load(Ordering::Relaxed);
             m.running += usize::from(stats.busy.load(Ordering::Relaxed));
-            wait_nanos += u128::from(stats.wait_nanos.load(Ordering::Relaxed));
-            wait_max = wait_max.max(stats.wait_max_nanos.load(Ordering::Relaxed));
+            wait_ticks = wait_ticks.saturating_add(stats.wait_ticks.load(Ordering::Relaxed));
+            wait_max = wait_max.max(stats.wait_max_ticks.load(Ordering::Relaxed));
         }
-        m.queue_wait_total = Duration::from_nanos(u64::try_from(wait_nanos).unwrap_or(u64::MAX));
-        m.queue_wait_max = Duration::from_nanos(wait_max);
+        m.queue_wait_total = Duration::from_nanos(self.clock.nanos(wait_ticks));
+        m.queue_wait_max = Duration::from_nanos(self.clock.nanos(wait_max));
         m
     }
 

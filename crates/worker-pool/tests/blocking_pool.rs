@@ -232,3 +232,23 @@ fn errors_explain_themselves() {
     assert!(JobError::Cancelled.to_string().contains("cancelled"));
     assert!(PoolClosed.to_string().contains("shut down"));
 }
+
+/// Queue wait is measured in clock ticks and converted when read: a job queued behind one
+/// that holds the only worker shows a non-zero wait, and the figures stay consistent.
+#[test]
+fn queue_wait_is_recorded_for_a_job_that_waited() {
+    let pool = pool(1, 4);
+    let (release, hold) = gate();
+    let holder = pool.execute(hold).unwrap();
+    let queued = pool.execute(|| 5).unwrap();
+    std::thread::sleep(Duration::from_millis(2));
+    drop(release);
+    holder.wait().unwrap();
+    assert_eq!(queued.wait(), Ok(5));
+    let metrics = pool.metrics();
+    assert_eq!(metrics.started, 2);
+    assert!(metrics.queue_wait_total > Duration::ZERO);
+    assert!(metrics.queue_wait_max > Duration::ZERO);
+    assert!(metrics.queue_wait_total >= metrics.queue_wait_max);
+    assert!(metrics.queue_wait_max >= metrics.queue_wait_mean());
+}

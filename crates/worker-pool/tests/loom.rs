@@ -190,3 +190,45 @@ fn close_wakes_and_refuses_waiting_submitters() {
         assert!(core.is_finished());
     });
 }
+
+/// A sync submitter tries for a slot for a moment before it waits in line
+/// (`reserve_soon`), racing a submitter already waiting and a worker freeing slots: every
+/// job is admitted and taken exactly once, and nobody is left waiting (no slot leaked, no
+/// lost wake-up).
+#[test]
+fn submitter_trying_before_it_waits_strands_nothing() {
+    loom::model(|| {
+        let core = Arc::new(Core::<u32>::new(1, 1));
+        assert!(core.try_submit(1).is_ok());
+        let waiter = {
+            let core = core.clone();
+            thread::spawn(move || block_on(core.reserve()).expect("open").push(2))
+        };
+        let trier = {
+            let core = core.clone();
+            thread::spawn(move || {
+                let permit = match core.reserve_soon(|round| {
+                    thread::yield_now();
+                    round < 2
+                }) {
+                    Some(reserved) => reserved,
+                    None => block_on(core.reserve()),
+                };
+                permit.expect("open").push(3);
+            })
+        };
+        let mut popped = Vec::new();
+        while popped.len() < 3 {
+            match core.try_pop() {
+                Some(job) => popped.push(job),
+                None => thread::yield_now(),
+            }
+        }
+        waiter.join().unwrap();
+        trier.join().unwrap();
+        assert_eq!(popped[0], 1);
+        popped.sort_unstable();
+        assert_eq!(popped, [1, 2, 3]);
+        assert_eq!(core.reserved(), 0);
+    });
+}
