@@ -59,6 +59,7 @@ mod readiness;
 mod reason;
 mod report;
 mod scope;
+mod shard;
 mod shared;
 mod shutdown;
 mod signal;

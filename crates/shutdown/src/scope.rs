@@ -3,9 +3,10 @@
 use std::borrow::Cow;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 use futures_util::FutureExt;
 use tokio::sync::Notify;
@@ -16,24 +17,12 @@ use crate::error::SpawnError;
 use crate::progress::RunningTask;
 use crate::reason::Reason;
 use crate::report::{Outcome, TaskOutput, TaskReport};
+use crate::shard::{Shard, TaskKey};
 use crate::shared::{FailurePolicy, Shared};
 use crate::signal::ShutdownSignal;
-use crate::table::{Entry, Key, Table};
 
-/// One lock-protected part of a scope's task table. Tasks are spread over several shards so
-/// the spawning thread and the workers finishing tasks rarely meet on the same lock.
-pub(crate) struct Shard {
-    table: Table,
-    /// No task may start any more: the scope was cancelled.
-    closed: bool,
-    /// Running tasks of this shard (counted under the lock: no shared counter to bounce).
-    live: usize,
-    records: Vec<(Instant, TaskReport)>,
-    completed_before_trigger: u64,
-    records_dropped: u64,
-}
-
-/// Keeps each shard's lock on its own cache line.
+/// Keeps each shard on cache lines of its own: the lock word and the shard's hot fields share
+/// the first (see [`Shard`]).
 #[repr(align(128))]
 struct Padded(Mutex<Shard>);
 
@@ -43,6 +32,9 @@ thread_local! {
     static NEXT_SHARD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
+/// Aligned so the `Arc`'s reference counts (bumped by every spawn and task end) sit on their
+/// own cache lines, apart from the flags every task poll reads.
+#[repr(align(128))]
 pub(crate) struct ScopeShared {
     pub(crate) path: String,
     pub(crate) shared: Arc<Shared>,
@@ -92,16 +84,7 @@ impl ScopeShared {
             aborted: AtomicBool::new(false),
             token,
             shards: (0..SHARDS)
-                .map(|_| {
-                    Padded(Mutex::new(Shard {
-                        table: Table::default(),
-                        closed: false,
-                        live: 0,
-                        records: Vec::new(),
-                        completed_before_trigger: 0,
-                        records_dropped: 0,
-                    }))
-                })
+                .map(|_| Padded(Mutex::new(Shard::new())))
                 .collect(),
             idle_waiters: AtomicUsize::new(0),
             early_failures: AtomicUsize::new(0),
@@ -176,78 +159,51 @@ impl ScopeShared {
             if shard.closed {
                 return Err(self.closed_error());
             }
-            shard.live += 1;
-            shard.table.insert(Entry {
-                name,
-                started: Instant::now(),
-                waker: None,
-            })
+            shard.insert(name, Instant::now())
         };
         let mut slot = TaskSlot {
             scope: Arc::clone(self),
             index,
             key,
             open: true,
+            registered: false,
         };
-        let signal = ShutdownSignal::new(Arc::clone(self));
         // No `JoinHandle` is kept (dropping it at once is Tokio's cheap path): an abort is
         // the `aborted` flag plus a wake-up of the waker the task left in its entry. The
-        // future is kept small (one layer around the task's own): Tokio moves it by value.
+        // future is kept small (Tokio moves it by value, twice): the slot is borrowed by the
+        // poll hook, not moved into it, and the task's closure is stored once. The signal is
+        // made by the worker at the first poll, which keeps the spawning thread's work short.
         let fut = async move {
-            let run = AssertUnwindSafe(async move { task(signal).await }).catch_unwind();
+            let signal = ShutdownSignal::new(Arc::clone(&slot.scope));
+            // Calling the closure may panic too: that is the task's panic, not an abort.
+            let run = match std::panic::catch_unwind(AssertUnwindSafe(move || task(signal))) {
+                Ok(future) => AssertUnwindSafe(future).catch_unwind(),
+                Err(payload) => {
+                    slot.finish(Outcome::Panicked(panic_message(payload.as_ref())));
+                    return;
+                }
+            };
             let mut run = std::pin::pin!(run);
-            // This future is the Tokio task's own, so its waker never changes: leave it once.
-            let mut registered = false;
-            std::future::poll_fn(move |cx| {
-                if slot.scope.aborted.load(Ordering::Acquire) {
-                    slot.open = false; // the entry is gone and reported as aborted
-                    return Poll::Ready(());
-                }
-                if let Poll::Ready(result) = run.as_mut().poll(cx) {
-                    let outcome = match result {
-                        Ok(output) => output.into_outcome(),
-                        Err(payload) => Outcome::Panicked(panic_message(payload.as_ref())),
-                    };
-                    slot.finish(outcome);
-                    return Poll::Ready(());
-                }
-                if !registered {
-                    if !slot.scope.register_waker(index, key, cx.waker()) {
-                        slot.open = false; // aborted meanwhile: entry gone, reported
-                        return Poll::Ready(());
-                    }
-                    registered = true;
-                }
-                Poll::Pending
-            })
-            .await;
+            std::future::poll_fn(|cx| slot.poll(run.as_mut(), cx)).await;
         };
         drop(runtime.spawn(fut));
         Ok(())
     }
 
-    /// Leave `waker` in the task's entry so an abort can wake it. `false`: the entry is gone
-    /// (the task was aborted and reported), so the task must stop now.
-    fn register_waker(&self, index: usize, key: Key, waker: &Waker) -> bool {
-        let mut shard = self.shard(index);
-        let Some(entry) = shard.table.get_mut(key) else {
-            return false;
-        };
-        match &mut entry.waker {
-            Some(stored) => stored.clone_from(waker),
-            empty @ None => *empty = Some(waker.clone()),
-        }
-        true
+    /// Leave `waker` with the task so an abort can wake it; the task's key may change. `None`:
+    /// the entry is gone (the task was aborted and reported), so the task must stop now.
+    fn register_waker(&self, index: usize, key: TaskKey, waker: &Waker) -> Option<TaskKey> {
+        self.shard(index).set_waker(key, waker)
     }
 
-    fn finish(&self, index: usize, key: Key, outcome: Outcome) {
+    fn finish(&self, index: usize, key: TaskKey, outcome: Outcome) {
         let triggered = self.shared.core.is_triggered();
         // Tasks that complete before the trigger are only counted: skip the clock read.
         // Failures, and tasks the runtime dropped unfinished, are always worth a line.
         let noteworthy = triggered || outcome.is_failure() || outcome == Outcome::Aborted;
         let ended = noteworthy.then(Instant::now);
         let mut shard = self.shard(index);
-        let Some(entry) = shard.table.remove(key) else {
+        let Some((name, started)) = shard.remove(key) else {
             return; // aborted at the deadline, already reported
         };
         let policy = self.shared.config.failure_policy;
@@ -257,7 +213,7 @@ impl ScopeShared {
             _ => false,
         };
         let trigger = escalate.then(|| Reason::TaskFailed {
-            name: entry.name.clone(),
+            name: name.clone(),
             scope: self.path.clone(),
             message: match &outcome {
                 Outcome::Failed(m) | Outcome::Panicked(m) => m.clone(),
@@ -270,9 +226,9 @@ impl ScopeShared {
                     < self.shared.config.failure_records_per_scope;
             if let (true, Some(ended)) = (keep, ended) {
                 let line = TaskReport {
-                    name: entry.name,
+                    name,
                     scope: self.path.clone(),
-                    elapsed: ended.saturating_duration_since(entry.started),
+                    elapsed: ended.saturating_duration_since(started),
                     outcome,
                 };
                 shard.records.push((ended, line));
@@ -282,8 +238,7 @@ impl ScopeShared {
         } else {
             shard.completed_before_trigger += 1;
         }
-        shard.live -= 1;
-        let shard_idle = shard.live == 0;
+        let shard_idle = shard.live() == 0;
         drop(shard);
         self.wake_if_idle(shard_idle);
         if let Some(reason) = trigger {
@@ -341,8 +296,7 @@ impl ScopeShared {
         let now = Instant::now();
         let mut wake = Vec::new();
         for mut shard in self.each_shard() {
-            shard.live = 0;
-            for entry in shard.table.drain() {
+            for entry in shard.drain() {
                 wake.extend(entry.waker);
                 let line = TaskReport {
                     name: entry.name,
@@ -364,22 +318,22 @@ impl ScopeShared {
         let mut wake = Vec::new();
         for mut shard in self.each_shard() {
             shard.closed = true;
-            wake.extend(shard.table.drain().into_iter().filter_map(|e| e.waker));
+            wake.extend(shard.drain().into_iter().filter_map(|e| e.waker));
         }
         wake.into_iter().for_each(Waker::wake);
     }
 
     pub(crate) fn live(&self) -> usize {
-        self.each_shard().map(|shard| shard.live).sum()
+        self.each_shard().map(|shard| shard.live()).sum()
     }
 
     pub(crate) fn running(&self, now: Instant, out: &mut Vec<RunningTask>) {
         let start = out.len();
         for shard in self.each_shard() {
-            out.extend(shard.table.iter().map(|e| RunningTask {
+            out.extend(shard.running().map(|(name, started)| RunningTask {
                 scope: self.path.clone(),
-                name: e.name.clone(),
-                running_for: now.saturating_duration_since(e.started),
+                name: name.clone(),
+                running_for: now.saturating_duration_since(started),
             }));
         }
         out[start..].sort_by_key(|t| std::cmp::Reverse(t.running_for));
@@ -410,11 +364,44 @@ impl ScopeShared {
 struct TaskSlot {
     scope: Arc<ScopeShared>,
     index: usize,
-    key: Key,
+    key: TaskKey,
     open: bool,
+    /// The task left its waker in its entry (its first `Pending`): the future is the Tokio
+    /// task's own, so its waker never changes.
+    registered: bool,
 }
 
 impl TaskSlot {
+    /// One poll of the task: stop if the scope was aborted, else poll it, record its outcome
+    /// when it ends, and leave the waker on its first `Pending`.
+    fn poll<R, T>(&mut self, run: Pin<&mut R>, cx: &mut Context<'_>) -> Poll<()>
+    where
+        R: Future<Output = std::thread::Result<T>>,
+        T: TaskOutput,
+    {
+        if self.scope.aborted.load(Ordering::Acquire) {
+            self.open = false; // the entry is gone and reported as aborted
+            return Poll::Ready(());
+        }
+        if let Poll::Ready(result) = run.poll(cx) {
+            let outcome = match result {
+                Ok(output) => output.into_outcome(),
+                Err(payload) => Outcome::Panicked(panic_message(payload.as_ref())),
+            };
+            self.finish(outcome);
+            return Poll::Ready(());
+        }
+        if !self.registered {
+            let Some(key) = self.scope.register_waker(self.index, self.key, cx.waker()) else {
+                self.open = false; // aborted meanwhile: entry gone, reported
+                return Poll::Ready(());
+            };
+            self.key = key;
+            self.registered = true;
+        }
+        Poll::Pending
+    }
+
     fn finish(&mut self, outcome: Outcome) {
         if std::mem::take(&mut self.open) {
             self.scope.finish(self.index, self.key, outcome);

@@ -16,6 +16,9 @@ pub(crate) struct Entry {
     pub(crate) waker: Option<Waker>,
 }
 
+/// One cache line each (the chunk is allocated line-aligned): a spawn and the task's end
+/// touch one line of the table, not two.
+#[repr(align(64))]
 enum Slot {
     Occupied {
         generation: u32,
@@ -33,6 +36,20 @@ enum Slot {
 pub(crate) struct Key {
     index: usize,
     generation: u32,
+}
+
+impl Key {
+    pub(crate) fn new(index: usize, generation: u32) -> Key {
+        Key { index, generation }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self.index
+    }
+
+    pub(crate) fn generation(self) -> u32 {
+        self.generation
+    }
 }
 
 /// Slots live in chunks that double in size (64, 128, 256, ... slots): growing never moves
