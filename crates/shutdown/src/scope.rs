@@ -26,10 +26,10 @@ use crate::signal::ShutdownSignal;
 #[repr(align(128))]
 struct Padded(Mutex<Shard>);
 
-const SHARDS: usize = 16;
+const SHARDS: u8 = 16;
 
 thread_local! {
-    static NEXT_SHARD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    static NEXT_SHARD: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
 }
 
 /// Aligned so the `Arc`'s reference counts (bumped by every spawn and task end) sit on their
@@ -147,23 +147,23 @@ impl ScopeShared {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return Err(SpawnError::NoRuntime);
         };
-        let index = NEXT_SHARD.with(|next| {
-            let index = next.get();
-            next.set((index + 1) % SHARDS);
-            index
+        let shard = NEXT_SHARD.with(|next| {
+            let shard = next.get();
+            next.set((shard + 1) % SHARDS);
+            shard
         });
         // One short critical section per spawn, and the runtime's spawn outside it: a worker
         // finishing an earlier task of this shard never waits for a whole `spawn`.
         let key = {
-            let mut shard = self.shard(index);
-            if shard.closed {
+            let mut locked = self.shard(usize::from(shard));
+            if locked.closed {
                 return Err(self.closed_error());
             }
-            shard.insert(name, Instant::now())
+            locked.insert(name, Instant::now())
         };
         let mut slot = TaskSlot {
             scope: Arc::clone(self),
-            index,
+            shard,
             key,
             open: true,
             registered: false,
@@ -174,6 +174,10 @@ impl ScopeShared {
         // poll hook, not moved into it, and the task's closure is stored once. The signal is
         // made by the worker at the first poll, which keeps the spawning thread's work short.
         let fut = async move {
+            if slot.scope.aborted.load(Ordering::Acquire) {
+                slot.aborted(); // before it ran
+                return;
+            }
             let signal = ShutdownSignal::new(Arc::clone(&slot.scope));
             // Calling the closure may panic too: that is the task's panic, not an abort.
             let run = match std::panic::catch_unwind(AssertUnwindSafe(move || task(signal))) {
@@ -192,17 +196,17 @@ impl ScopeShared {
 
     /// Leave `waker` with the task so an abort can wake it; the task's key may change. `None`:
     /// the entry is gone (the task was aborted and reported), so the task must stop now.
-    fn register_waker(&self, index: usize, key: TaskKey, waker: &Waker) -> Option<TaskKey> {
-        self.shard(index).set_waker(key, waker)
+    fn register_waker(&self, shard: u8, key: TaskKey, waker: &Waker) -> Option<TaskKey> {
+        self.shard(usize::from(shard)).set_waker(key, waker)
     }
 
-    fn finish(&self, index: usize, key: TaskKey, outcome: Outcome) {
+    fn finish(&self, shard: u8, key: TaskKey, outcome: Outcome) {
         let triggered = self.shared.core.is_triggered();
         // Tasks that complete before the trigger are only counted: skip the clock read.
         // Failures, and tasks the runtime dropped unfinished, are always worth a line.
         let noteworthy = triggered || outcome.is_failure() || outcome == Outcome::Aborted;
         let ended = noteworthy.then(Instant::now);
-        let mut shard = self.shard(index);
+        let mut shard = self.shard(usize::from(shard));
         let Some((name, started)) = shard.remove(key) else {
             return; // aborted at the deadline, already reported
         };
@@ -363,7 +367,8 @@ impl ScopeShared {
 /// task and a later `wait()` can never hang on a task that no longer exists.
 struct TaskSlot {
     scope: Arc<ScopeShared>,
-    index: usize,
+    /// The shard (`u8`: the slot is part of every task's future, which Tokio moves by value).
+    shard: u8,
     key: TaskKey,
     open: bool,
     /// The task left its waker in its entry (its first `Pending`): the future is the Tokio
@@ -380,7 +385,7 @@ impl TaskSlot {
         T: TaskOutput,
     {
         if self.scope.aborted.load(Ordering::Acquire) {
-            self.open = false; // the entry is gone and reported as aborted
+            self.aborted();
             return Poll::Ready(());
         }
         if let Poll::Ready(result) = run.poll(cx) {
@@ -392,8 +397,8 @@ impl TaskSlot {
             return Poll::Ready(());
         }
         if !self.registered {
-            let Some(key) = self.scope.register_waker(self.index, self.key, cx.waker()) else {
-                self.open = false; // aborted meanwhile: entry gone, reported
+            let Some(key) = self.scope.register_waker(self.shard, self.key, cx.waker()) else {
+                self.aborted(); // meanwhile
                 return Poll::Ready(());
             };
             self.key = key;
@@ -402,9 +407,14 @@ impl TaskSlot {
         Poll::Pending
     }
 
+    /// The scope was aborted: the entry is gone and already reported `Aborted`.
+    fn aborted(&mut self) {
+        self.open = false;
+    }
+
     fn finish(&mut self, outcome: Outcome) {
         if std::mem::take(&mut self.open) {
-            self.scope.finish(self.index, self.key, outcome);
+            self.scope.finish(self.shard, self.key, outcome);
         }
     }
 }

@@ -698,3 +698,44 @@ fn a_task_dropped_by_its_runtime_is_reported_not_waited_for() {
     assert_eq!(report.task("orphan").unwrap().outcome, Outcome::Aborted);
     assert!(!report.deadline_hit, "nothing was left to wait for");
 }
+
+/// A task aborted at the deadline before it was ever polled is named in the report, and its
+/// closure never runs afterwards (it was accepted, then cut short, like any straggler).
+#[test]
+fn a_task_aborted_before_its_first_poll_is_named_and_never_runs() {
+    let idle = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let shutdown = idle.block_on(async {
+        let shutdown = quiet(Duration::from_secs(10));
+        let ran = Arc::clone(&ran);
+        shutdown
+            .spawn("never-polled", move |_signal| {
+                ran.store(true, std::sync::atomic::Ordering::SeqCst);
+                std::future::ready(())
+            })
+            .unwrap();
+        shutdown // returned without yielding: `idle` has not polled the task
+    });
+    let driving = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let report = driving.block_on(async {
+        assert!(shutdown.trigger(Reason::requested("test")));
+        shutdown.wait().await
+    });
+    let line = report.task("never-polled").unwrap();
+    assert_eq!(line.outcome, Outcome::Aborted);
+    assert_eq!(line.scope, "root");
+    assert!(report.deadline_hit);
+    idle.block_on(tokio::task::yield_now()); // now the task is polled: it must stop at once
+    assert!(
+        !ran.load(std::sync::atomic::Ordering::SeqCst),
+        "an aborted task's closure ran"
+    );
+    assert_eq!(shutdown.root().running(), 0);
+}
