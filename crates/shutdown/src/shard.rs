@@ -9,7 +9,6 @@
 
 use std::borrow::Cow;
 use std::task::Waker;
-use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -25,23 +24,22 @@ const FAST: usize = usize::MAX;
 
 struct FastEntry {
     name: Cow<'static, str>,
-    /// Nanoseconds from the shard's `epoch` (8 bytes, so the hot line keeps its room).
-    started: u64,
+    started: Instant,
 }
 
 /// `repr(C)`, hot fields first: behind the mutex's lock word they fill exactly the first cache
 /// line; everything below is touched only on slower paths (or read, never written, by spawns).
+/// The running count is not stored: it is the table's plus the fast slot's.
 #[repr(C)]
 pub(crate) struct Shard {
     fast: Option<FastEntry>,
     fast_generation: u32,
-    /// Running tasks of this shard (counted under the lock: no shared counter to bounce).
-    live: usize,
     /// Tasks that completed normally before the trigger: counted, not listed.
     pub(crate) completed_before_trigger: u64,
     // --- cold ---
+    /// The other running tasks. With the fast slot, the shard's running count (kept under
+    /// the lock: no shared counter to bounce).
     table: Table,
-    epoch: Instant,
     /// No task may start any more: the scope was cancelled.
     pub(crate) closed: bool,
     /// Report lines, with the instant each task ended.
@@ -55,10 +53,8 @@ impl Shard {
         Shard {
             fast: None,
             fast_generation: 0,
-            live: 0,
             completed_before_trigger: 0,
             table: Table::default(),
-            epoch: Instant::now(),
             closed: false,
             records: Vec::new(),
             records_dropped: 0,
@@ -67,18 +63,7 @@ impl Shard {
 
     /// Running tasks of this shard.
     pub(crate) fn live(&self) -> usize {
-        self.live
-    }
-
-    fn offset(&self, at: Instant) -> u64 {
-        let since = at.saturating_duration_since(self.epoch).as_nanos();
-        u64::try_from(since).unwrap_or(u64::MAX)
-    }
-
-    fn instant(&self, offset: u64) -> Instant {
-        self.epoch
-            .checked_add(Duration::from_nanos(offset))
-            .unwrap_or(self.epoch)
+        self.table.live() + usize::from(self.fast.is_some())
     }
 
     fn is_fast(&self, key: TaskKey) -> bool {
@@ -87,9 +72,7 @@ impl Shard {
 
     /// Record a task that starts now.
     pub(crate) fn insert(&mut self, name: Cow<'static, str>, started: Instant) -> TaskKey {
-        self.live += 1;
         if self.fast.is_none() {
-            let started = self.offset(started);
             self.fast = Some(FastEntry { name, started });
             return TaskKey(Key::new(FAST, self.fast_generation));
         }
@@ -102,20 +85,14 @@ impl Shard {
 
     /// Remove a task's entry: `(name, started)`, or `None` if it is gone (aborted).
     pub(crate) fn remove(&mut self, key: TaskKey) -> Option<(Cow<'static, str>, Instant)> {
-        let removed = if self.is_fast(key) {
+        if self.is_fast(key) {
             self.fast_generation = self.fast_generation.wrapping_add(1);
-            self.fast
-                .take()
-                .map(|fast| (fast.name, self.instant(fast.started)))
+            self.fast.take().map(|fast| (fast.name, fast.started))
         } else if key.0.index() == FAST {
             None
         } else {
             self.table.remove(key.0).map(|e| (e.name, e.started))
-        };
-        if removed.is_some() {
-            self.live -= 1;
         }
-        removed
     }
 
     /// Leave `waker` with the task so an abort can wake it. A task in the fast slot moves to
@@ -125,10 +102,9 @@ impl Shard {
         if self.is_fast(key) {
             let fast = self.fast.take()?;
             self.fast_generation = self.fast_generation.wrapping_add(1);
-            let started = self.instant(fast.started);
             return Some(TaskKey(self.table.insert(Entry {
                 name: fast.name,
-                started,
+                started: fast.started,
                 waker: Some(waker.clone()),
             })));
         }
@@ -145,26 +121,22 @@ impl Shard {
 
     /// Remove every running task (fast slot first, then oldest table slot first).
     pub(crate) fn drain(&mut self) -> Vec<Entry> {
-        let mut out = Vec::with_capacity(self.live);
+        let mut out = Vec::with_capacity(self.live());
         if let Some(fast) = self.fast.take() {
             self.fast_generation = self.fast_generation.wrapping_add(1);
             out.push(Entry {
-                started: self.instant(fast.started),
                 name: fast.name,
+                started: fast.started,
                 waker: None,
             });
         }
         out.append(&mut self.table.drain());
-        self.live = 0;
         out
     }
 
     /// `(name, started)` of every running task.
     pub(crate) fn running(&self) -> impl Iterator<Item = (&Cow<'static, str>, Instant)> {
-        let fast = self
-            .fast
-            .as_ref()
-            .map(|fast| (&fast.name, self.instant(fast.started)));
+        let fast = self.fast.as_ref().map(|fast| (&fast.name, fast.started));
         fast.into_iter()
             .chain(self.table.iter().map(|e| (&e.name, e.started)))
     }
@@ -181,8 +153,8 @@ mod tests {
 
     #[test]
     fn the_hot_fields_fill_one_cache_line_behind_the_lock_word() {
-        // fast (32) + generation (4, padded to 8) + live (8) + completed (8) = 56 = 64 - 8.
-        assert_eq!(std::mem::size_of::<Option<FastEntry>>(), 32);
+        // fast (40) + generation (4, padded to 8) + completed (8) = 56 = 64 - 8.
+        assert_eq!(std::mem::size_of::<Option<FastEntry>>(), 40);
         let shard = std::sync::Mutex::new(Shard::new());
         let base = std::ptr::from_ref(&shard) as usize;
         let guard = shard.lock().unwrap();

@@ -145,7 +145,7 @@ impl Table {
         Some(entry)
     }
 
-    #[cfg(test)]
+    /// Entries in the table.
     pub(crate) fn live(&self) -> usize {
         self.live
     }
