@@ -19,6 +19,9 @@ use crate::stats::{Metrics, PoolReport};
 /// A closure and its result cell in one allocation, seen by the worker through this trait.
 trait RunBlocking: Send + Sync {
     fn run(&self) -> Outcome;
+    /// `run` when nothing else refers to the job (its handle is gone): no handle can read the
+    /// value or abort the job, so the value is dropped at once, with no locking or waking.
+    fn run_alone(&mut self) -> Outcome;
     fn cancel_if_pending(&self);
 }
 
@@ -46,17 +49,49 @@ where
         }
     }
 
+    fn run_alone(&mut self) -> Outcome {
+        let Some(closure) = self.payload_mut().take() else {
+            // Taken by an abort, which resolved the handle before it went away.
+            return Outcome::Cancelled;
+        };
+        match catch_unwind(AssertUnwindSafe(closure)) {
+            // The value's destructor is user code too.
+            Ok(value) => match catch_unwind(AssertUnwindSafe(move || drop(value))) {
+                Ok(()) => Outcome::Completed,
+                Err(_) => Outcome::Panicked,
+            },
+            Err(_) => Outcome::Panicked,
+        }
+    }
+
     fn cancel_if_pending(&self) {
         JobCell::cancel_if_pending(self);
     }
 }
 
 /// A queued closure; dropping it unrun resolves its handle as cancelled.
-struct BlockingJob(Arc<dyn RunBlocking>);
+struct BlockingJob {
+    cell: Arc<dyn RunBlocking>,
+    /// A worker ran it: its handle is resolved (or gone).
+    ran: bool,
+}
+
+impl BlockingJob {
+    fn run(&mut self) -> Outcome {
+        self.ran = true;
+        // Handles are never cloned, so a job nothing else refers to has no handle left.
+        match Arc::get_mut(&mut self.cell) {
+            Some(alone) => alone.run_alone(),
+            None => self.cell.run(),
+        }
+    }
+}
 
 impl Drop for BlockingJob {
     fn drop(&mut self) {
-        self.0.cancel_if_pending();
+        if !self.ran {
+            self.cell.cancel_if_pending();
+        }
     }
 }
 
@@ -178,7 +213,7 @@ impl BlockingPool {
         let cell = Arc::new(JobCell::new(Some(job)));
         let handle = JobHandle::new(cell.clone());
         permit.push(Queued {
-            job: BlockingJob(cell),
+            job: BlockingJob { cell, ran: false },
             at: self.shared().stats.clock().stamp(),
         });
         handle
@@ -430,11 +465,11 @@ fn worker(shared: &BlockingShared, id: usize) {
             },
         };
         shared.stats.started(id, queued.at);
-        let job = queued.job;
+        let mut job = queued.job;
         let outcome = if core.is_aborting() {
             Outcome::Cancelled
         } else {
-            job.0.run()
+            job.run()
         };
         // Dropping runs the closure's leftovers' destructors (a cancelled closure's captures).
         let dropped = catch_unwind(AssertUnwindSafe(move || drop(job)));

@@ -134,6 +134,14 @@ impl<T, P> JobCell<T, P> {
         lock(&self.inner).payload.take()
     }
 
+    /// The payload, through exclusive access: no locking.
+    pub(crate) fn payload_mut(&mut self) -> &mut Option<P> {
+        match self.inner.get_mut() {
+            Ok(inner) => &mut inner.payload,
+            Err(poisoned) => &mut poisoned.into_inner().payload,
+        }
+    }
+
     /// Stores the result (the first one wins) and wakes the handle.
     pub(crate) fn resolve(&self, result: Result<T, JobError>) {
         let (waker, rejected) = {

@@ -252,3 +252,40 @@ fn queue_wait_is_recorded_for_a_job_that_waited() {
     assert!(metrics.queue_wait_total >= metrics.queue_wait_max);
     assert!(metrics.queue_wait_max >= metrics.queue_wait_mean());
 }
+
+/// Jobs whose handles are gone (detached, dropped, or aborted and dropped) still run and are
+/// counted the same: completed, panicked (in the closure or in its value's destructor),
+/// cancelled.
+#[test]
+fn jobs_without_handles_are_run_and_counted() {
+    struct Explodes;
+    impl Drop for Explodes {
+        fn drop(&mut self) {
+            panic!("value bomb");
+        }
+    }
+    let pool = pool(1, 8);
+    let (release, hold) = gate();
+    pool.execute(hold).unwrap().detach();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let counter = ran.clone();
+    pool.execute(move || counter.fetch_add(1, Ordering::SeqCst))
+        .unwrap()
+        .detach();
+    drop(
+        pool.execute(|| -> u32 { panic!("detached panic") })
+            .unwrap(),
+    );
+    pool.execute(|| Explodes).unwrap().detach();
+    let aborted = pool.execute(|| 1).unwrap();
+    aborted.abort();
+    drop(aborted);
+    drop(release);
+    let report = pool.shutdown(Duration::from_secs(60));
+    assert_eq!(ran.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        (report.completed, report.panicked, report.cancelled),
+        (2, 2, 1)
+    );
+    assert!(report.drained_in_time);
+}
