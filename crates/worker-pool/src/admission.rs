@@ -154,7 +154,11 @@ impl<J> Core<J> {
     }
 
     fn reserve_slot(&self) -> Result<(), Refusal> {
-        let mut state = self.state.load(Ordering::Relaxed);
+        // Start from a guess (open, nothing reserved) instead of a load: the word usually sits
+        // in a worker's cache, and a load then a CAS fetch it twice (to read, then to own).
+        // A wrong guess costs one failed CAS, which returns the real value and leaves the line
+        // here for the retry.
+        let mut state = 0;
         loop {
             if state & CLOSED != 0 {
                 return Err(Refusal::Closed);
