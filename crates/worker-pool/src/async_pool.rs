@@ -49,7 +49,7 @@ impl Drop for Owner {
 ///   [`try_submit`](Self::try_submit) hands the job back when full,
 ///   [`submit_timeout`](Self::submit_timeout) waits at most a given time.
 /// - **Order**: jobs start in the order they were admitted (FIFO queue).
-/// - **Panics**: a panicking job resolves its handle to [`JobError::Panicked`]; the worker
+/// - **Panics**: a panicking job resolves its handle to [`JobError::Panicked`](crate::JobError::Panicked); the worker
 ///   carries on, so the pool keeps its size.
 /// - **Memory**: the queue is allocated once; each job costs one allocation (its future and
 ///   its result cell together).
