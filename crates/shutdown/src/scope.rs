@@ -286,6 +286,9 @@ impl ScopeShared {
         self.closed.store(true, Ordering::Release);
         for mut shard in self.each_shard() {
             shard.closed = true;
+            // Every task still running will leave a line: no regrowth while they all end.
+            let running = shard.live();
+            shard.records.reserve(running);
         }
         self.cancelled.store(true, Ordering::Release);
         self.token.cancel();
@@ -345,20 +348,45 @@ impl ScopeShared {
 
     /// Move this scope's report lines (in the order the tasks ended) and counters out.
     pub(crate) fn take_records(&self) -> (Vec<TaskReport>, u64, u64) {
-        let mut lines = Vec::new();
         let (mut completed, mut dropped) = (0, 0);
+        let mut runs = Vec::with_capacity(usize::from(SHARDS));
         for mut shard in self.each_shard() {
-            lines.append(&mut shard.records);
+            let mut run = std::mem::take(&mut shard.records);
             completed += shard.completed_before_trigger;
             dropped += shard.records_dropped;
+            // Pushed in the order the tasks ended, give or take a race between two workers:
+            // almost sorted already, which a stable sort finds in one pass.
+            run.sort_by_key(|(ended, _)| *ended);
+            runs.push(run.into_iter().peekable());
         }
-        lines.sort_by_key(|(ended, _)| *ended);
-        (
-            lines.into_iter().map(|(_, line)| line).collect(),
-            completed,
-            dropped,
-        )
+        (merge_by_end(runs), completed, dropped)
     }
+}
+
+/// Merge the shards' sorted runs into one list in end order (earlier shard first on a tie, as
+/// a stable sort of their concatenation would). Each line moves once; a heap of run heads
+/// keeps it O(n log runs).
+fn merge_by_end<I>(mut runs: Vec<std::iter::Peekable<I>>) -> Vec<TaskReport>
+where
+    I: Iterator<Item = (Instant, TaskReport)> + ExactSizeIterator,
+{
+    use std::cmp::Reverse;
+    let mut merged = Vec::with_capacity(runs.iter().map(ExactSizeIterator::len).sum());
+    let mut heads: std::collections::BinaryHeap<Reverse<(Instant, usize)>> = runs
+        .iter_mut()
+        .enumerate()
+        .filter_map(|(at, run)| Some(Reverse((run.peek()?.0, at))))
+        .collect();
+    while let Some(Reverse((_, at))) = heads.pop() {
+        let Some(run) = runs.get_mut(at) else { break };
+        if let Some((_, line)) = run.next() {
+            merged.push(line);
+        }
+        if let Some((ended, _)) = run.peek() {
+            heads.push(Reverse((*ended, at)));
+        }
+    }
+    merged
 }
 
 /// A tracked task's place in its scope's table, closed exactly once: by the task's own
@@ -422,5 +450,47 @@ impl TaskSlot {
 impl Drop for TaskSlot {
     fn drop(&mut self) {
         self.finish(Outcome::Aborted);
+    }
+}
+
+#[cfg(all(test, not(tidewater_loom)))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        /// The merge gives what a stable sort of the concatenated runs gives (ties included).
+        #[test]
+        fn merge_matches_a_stable_sort(runs in proptest::collection::vec(
+            proptest::collection::vec(0u64..6, 0..12), 0..6,
+        )) {
+            let base = Instant::now();
+            let mut all = Vec::new();
+            let mut sorted_runs = Vec::new();
+            for (r, run) in runs.iter().enumerate() {
+                let mut run: Vec<(Instant, TaskReport)> = run
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &t)| {
+                        let line = TaskReport {
+                            name: Cow::Owned(format!("{r}.{i}")),
+                            scope: "root".to_owned(),
+                            outcome: Outcome::Completed,
+                            elapsed: Duration::ZERO,
+                        };
+                        (base + Duration::from_millis(t), line)
+                    })
+                    .collect();
+                run.sort_by_key(|(ended, _)| *ended);
+                all.extend(run.iter().cloned());
+                sorted_runs.push(run.into_iter().peekable());
+            }
+            all.sort_by_key(|(ended, _)| *ended);
+            let want: Vec<_> = all.into_iter().map(|(_, line)| line.name).collect();
+            let got: Vec<_> = merge_by_end(sorted_runs).into_iter().map(|l| l.name).collect();
+            prop_assert_eq!(got, want);
+        }
     }
 }
