@@ -2,7 +2,15 @@
 //! and plain `tokio::spawn` (async jobs), `threadpool` and `rayon::ThreadPool::spawn` (blocking
 //! closures). Same workload for each implementation in a group: 100,000 no-op jobs from
 //! submission to completion, on 2 worker threads.
+//!
+//! Async jobs: every implementation collects results as they come in while it submits
+//! (`JoinSet::try_join_next`; for handles, the finished ones at the front of a queue) and the
+//! rest at the end, so none keeps 100,000 finished jobs alive at once. Keeping them all in a
+//! `Vec` (as this file once did for the handle-based implementations, but not for `JoinSet`)
+//! mostly measured the allocator: 100,000 live allocations freed in a burst, and a 1.6 MB
+//! buffer per iteration that makes glibc consolidate its free lists.
 
+use std::collections::VecDeque;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,10 +18,10 @@ use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput};
-use tidewater_worker_pool::{BlockingPool, WorkerPool};
+use tidewater_worker_pool::{BlockingPool, JobHandle, WorkerPool};
 use tokio::runtime::{Builder, Runtime};
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 const JOBS: usize = 100_000;
 const PERMITS: usize = 64;
@@ -42,14 +50,22 @@ fn share(submitters: usize, index: usize) -> usize {
     JOBS / submitters + usize::from(index < JOBS % submitters)
 }
 
+/// Handles of submitted jobs, oldest first; finished ones are collected from the front.
+const REAP_CAPACITY: usize = 2 * QUEUE;
+
 async fn tidewater_async(pool: &WorkerPool, jobs: usize) {
-    let mut handles = Vec::with_capacity(jobs);
+    let mut handles = VecDeque::with_capacity(REAP_CAPACITY);
     for i in 0..jobs {
-        handles.push(
+        handles.push_back(
             pool.submit(async move { black_box(i) })
                 .await
                 .expect("open"),
         );
+        while handles.front().is_some_and(JobHandle::is_finished) {
+            if let Some(handle) = handles.pop_front() {
+                black_box(handle.await.expect("no panic"));
+            }
+        }
     }
     for handle in handles {
         black_box(handle.await.expect("no panic"));
@@ -75,9 +91,14 @@ async fn joinset_semaphore(jobs: usize) {
 }
 
 async fn tokio_spawn(jobs: usize) {
-    let mut handles = Vec::with_capacity(jobs);
+    let mut handles = VecDeque::with_capacity(REAP_CAPACITY);
     for i in 0..jobs {
-        handles.push(tokio::spawn(async move { black_box(i) }));
+        handles.push_back(tokio::spawn(async move { black_box(i) }));
+        while handles.front().is_some_and(JoinHandle::is_finished) {
+            if let Some(handle) = handles.pop_front() {
+                black_box(handle.await.expect("no panic"));
+            }
+        }
     }
     for handle in handles {
         black_box(handle.await.expect("no panic"));
