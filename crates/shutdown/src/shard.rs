@@ -241,3 +241,68 @@ mod tests {
         }
     }
 }
+
+/// loom: a task's first wait and its end, an abort draining the shard, and another spawn, in
+/// every order the shard's lock allows.
+#[cfg(all(test, tidewater_loom))]
+mod loom_models {
+    use super::*;
+    use loom::sync::{Arc, Mutex};
+    use loom::thread;
+
+    /// Invariant: every task is reported exactly once, by its own end or by the abort's drain,
+    /// and a key the drain made stale never reaches a task spawned after it.
+    #[test]
+    fn each_task_is_reported_once_by_its_end_or_by_the_abort() {
+        let started = Instant::now(); // read outside the model: loom never sees the clock
+        loom::model(move || {
+            let shard = Arc::new(Mutex::new(Shard::new()));
+            let lines = Arc::new(Mutex::new(Vec::new()));
+            let first = shard
+                .lock()
+                .unwrap()
+                .insert(Cow::Borrowed("first"), started);
+
+            let task = {
+                let (shard, lines) = (Arc::clone(&shard), Arc::clone(&lines));
+                thread::spawn(move || {
+                    // Its first `Pending` (leaves a waker), then its end: two critical sections.
+                    let moved = shard.lock().unwrap().set_waker(first, Waker::noop());
+                    if let Some(key) = moved
+                        && let Some((name, _)) = shard.lock().unwrap().remove(key)
+                    {
+                        // The line it writes is its own, whatever entry its key found.
+                        assert_eq!(name, "first", "a task removed another task's entry");
+                        lines.lock().unwrap().push(Cow::Borrowed("first"));
+                    }
+                })
+            };
+            let abort = {
+                let (shard, lines) = (Arc::clone(&shard), Arc::clone(&lines));
+                thread::spawn(move || {
+                    let drained = shard.lock().unwrap().drain();
+                    lines
+                        .lock()
+                        .unwrap()
+                        .extend(drained.into_iter().map(|entry| entry.name));
+                })
+            };
+            let second = shard
+                .lock()
+                .unwrap()
+                .insert(Cow::Borrowed("second"), started);
+            let ended = shard.lock().unwrap().remove(second);
+            if let Some((name, _)) = ended {
+                assert_eq!(name, "second", "a task removed another task's entry");
+                lines.lock().unwrap().push(Cow::Borrowed("second"));
+            }
+            task.join().unwrap();
+            abort.join().unwrap();
+
+            let mut lines = lines.lock().unwrap().clone();
+            lines.sort();
+            assert_eq!(lines, ["first", "second"], "each task exactly one line");
+            assert_eq!(shard.lock().unwrap().live(), 0);
+        });
+    }
+}
