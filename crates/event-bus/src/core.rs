@@ -5,6 +5,7 @@
 //! bookkeeping: payloads are moved, never cloned, and subscribers never take it to receive.
 
 use crate::event::Event;
+use crate::gate::Gate;
 use crate::mailbox::Mailbox;
 use crate::metrics::{SubscriberCounters, TopicCounters, TopicMetrics};
 use crate::options::Overflow;
@@ -38,6 +39,10 @@ struct State<T> {
     /// How many attached mailboxes are `Overflow::Block`.
     lossless: usize,
     closed: bool,
+    /// Gates of the lossless ring readers, and how many more events fit in all of them
+    /// (a cached, conservative minimum, refreshed when it reaches 0).
+    gates: Vec<Arc<Gate<T>>>,
+    gate_room: u64,
     /// Counters of the live direct subscribers (ring readers and mailboxes).
     subscribers: Vec<Arc<SubscriberCounters>>,
     /// Events published, and the sum of subscribers they reached.
@@ -46,6 +51,16 @@ struct State<T> {
 }
 
 impl<T> State<T> {
+    /// Rereads every gate's room; `next` is the next sequence number.
+    fn refresh_room(&mut self, next: u64) {
+        self.gate_room = self
+            .gates
+            .iter()
+            .map(|g| g.room(next))
+            .min()
+            .unwrap_or(u64::MAX);
+    }
+
     fn prune(&mut self) {
         let lossless = &mut self.lossless;
         self.mailboxes.retain(|a| {
@@ -92,6 +107,8 @@ impl<T: Send + Sync + 'static> Core<T> {
             state: Mutex::new(State {
                 mailboxes: Vec::new(),
                 lossless: 0,
+                gates: Vec::new(),
+                gate_room: u64::MAX,
                 closed: false,
                 subscribers: Vec::new(),
                 published: 0,
@@ -111,6 +128,9 @@ impl<T: Send + Sync + 'static> Core<T> {
             drop(state);
             self.counters.rejected.fetch_add(1, Ordering::Relaxed);
             return 0;
+        }
+        if state.gate_room == 0 {
+            self.convert_full_gates(&mut state);
         }
         let (reached, displaced) = self.publish_locked(&mut state, payload);
         drop(state);
@@ -140,6 +160,19 @@ impl<T: Send + Sync + 'static> Core<T> {
                     let blocker = Arc::clone(&mb.counters);
                     return Lossless::Blocked(value, blocker);
                 }
+            }
+        }
+        if state.gate_room == 0 {
+            let next = self.ring.next_seq();
+            state.refresh_room(next);
+            if state.gate_room == 0 {
+                for gate in &state.gates {
+                    if gate.room(next) == 0 && !gate.has_room_or_register(next, waiter) {
+                        let blocker = Arc::clone(&gate.counters);
+                        return Lossless::Blocked(value, blocker);
+                    }
+                }
+                state.refresh_room(next);
             }
         }
         let (reached, displaced) = self.publish_locked(&mut state, Payload::Owned(value));
@@ -183,7 +216,46 @@ impl<T: Send + Sync + 'static> Core<T> {
         }
         state.published += 1;
         state.reached += reached as u64;
+        state.gate_room = state.gate_room.saturating_sub(1);
         (reached, displaced)
+    }
+
+    /// For a non-waiting publish: a full lossless ring reader cannot be skipped in the shared
+    /// ring, so each one becomes a queue subscriber holding exactly the events it has not taken
+    /// (the publish then finds that queue full and drops the event for it, as for any full
+    /// `Block` queue).
+    #[cold]
+    fn convert_full_gates(&self, state: &mut State<T>) {
+        let next = self.ring.next_seq();
+        state.refresh_room(next);
+        if state.gate_room > 0 {
+            return;
+        }
+        let mut i = 0;
+        while i < state.gates.len() {
+            if state.gates[i].room(next) > 0 {
+                i += 1;
+                continue;
+            }
+            let gate = state.gates.swap_remove(i);
+            let mailbox = gate.convert(|taken, in_hand| {
+                let capacity = usize::try_from(gate.capacity).unwrap_or(usize::MAX);
+                let mailbox = Arc::new(Mailbox::new(
+                    capacity,
+                    Overflow::Block,
+                    None,
+                    Arc::clone(&gate.counters),
+                ));
+                let mut untaken = Vec::new();
+                self.ring.retained_from(taken, &mut untaken);
+                mailbox.preload(untaken, in_hand);
+                mailbox
+            });
+            self.ring_readers.fetch_sub(1, Ordering::Relaxed);
+            state.lossless += 1;
+            state.mailboxes.push(Attached { mailbox, tag: None });
+        }
+        state.refresh_room(next);
     }
 
     /// Adds a ring reader starting `last` events back (its id, cursor and counters).
@@ -210,6 +282,54 @@ impl<T: Send + Sync + 'static> Core<T> {
             },
             counters,
         )
+    }
+
+    /// Adds a lossless ring reader of `capacity` starting `last` events back (its id, cursor
+    /// and gate).
+    pub(crate) fn add_gated_reader(
+        &self,
+        capacity: usize,
+        last: usize,
+    ) -> (u64, Cursor<T>, Arc<Gate<T>>) {
+        let counters = Arc::new(SubscriberCounters::default());
+        let capacity = capacity as u64;
+        let mut state = lock(&self.state);
+        let next = self.ring.start((last as u64).min(capacity));
+        let gate = Arc::new(Gate::new(capacity, next, Arc::clone(&counters)));
+        self.ring_readers.fetch_add(1, Ordering::Relaxed);
+        state.subscribers.push(counters);
+        state.gates.push(Arc::clone(&gate));
+        state.gate_room = 0;
+        drop(state);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        (
+            id,
+            Cursor {
+                next,
+                capacity,
+                local: Vec::new(),
+                batch: 0,
+            },
+            gate,
+        )
+    }
+
+    /// Removes a dropped lossless ring reader (or the queue it was converted into) and
+    /// releases the publishers waiting for it.
+    pub(crate) fn remove_gated_reader(&self, id: u64, gate: &Arc<Gate<T>>) {
+        let mut state = lock(&self.state);
+        if let Some(i) = state.gates.iter().position(|g| Arc::ptr_eq(g, gate)) {
+            state.gates.swap_remove(i);
+            state.refresh_room(self.ring.next_seq());
+            self.ring_readers.fetch_sub(1, Ordering::Relaxed);
+        } else if let Some(mailbox) = gate.converted() {
+            mailbox.detach();
+            state.prune();
+        }
+        state.retire(&gate.counters, &self.counters);
+        drop(state);
+        self.ring.unregister(id);
+        gate.release_all();
     }
 
     pub(crate) fn remove_reader(&self, id: u64, counters: &Arc<SubscriberCounters>) {
@@ -267,7 +387,11 @@ impl<T: Send + Sync + 'static> Core<T> {
         state.closed = true;
         let mailboxes = std::mem::take(&mut state.mailboxes);
         state.lossless = 0;
+        let gates = state.gates.clone();
         drop(state);
+        for gate in gates {
+            gate.release_all();
+        }
         for a in mailboxes {
             // Wildcard subscribers outlive one topic: they are only detached from it.
             if a.tag.is_none() {

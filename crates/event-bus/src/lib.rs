@@ -48,6 +48,7 @@ mod bus;
 mod core;
 mod error;
 mod event;
+mod gate;
 mod mailbox;
 mod metrics;
 mod options;

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 /// Keeps a value on its own cache line (no false sharing with its neighbours).
 #[repr(align(128))]
-struct Padded<T>(T);
+pub(crate) struct Padded<T>(pub(crate) T);
 
 /// A publisher-side predicate: events it rejects are never queued for the subscriber.
 pub(crate) type Filter<T> = Box<dyn Fn(&T) -> bool + Send + Sync>;
@@ -83,6 +83,22 @@ impl<T> Mailbox<T> {
             filter,
             counters,
         }
+    }
+
+    /// Fills a new queue with `events` (oldest first), `in_hand` more counting as pulled by
+    /// the subscriber and not yet received.
+    pub(crate) fn preload(&self, events: Vec<(u64, Arc<T>)>, in_hand: usize) {
+        let mut state = lock(&self.state);
+        state
+            .queue
+            .extend(events.into_iter().map(|(seq, value)| Event {
+                seq,
+                value,
+                topic: None,
+            }));
+        state.in_hand = in_hand;
+        self.held
+            .store(state.queue.len() + in_hand, Ordering::Release);
     }
 
     pub(crate) fn is_alive(&self) -> bool {

@@ -3,6 +3,7 @@
 use crate::core::Core;
 use crate::error::{Lagged, RecvError, TryRecvError};
 use crate::event::Event;
+use crate::gate::Gate;
 use crate::mailbox::Mailbox;
 use crate::metrics::{SubscriberCounters, SubscriberMetrics};
 use crate::ring::Cursor;
@@ -20,6 +21,14 @@ enum Source<T: Send + Sync + 'static> {
         core: Arc<Core<T>>,
         id: u64,
         cursor: Cursor<T>,
+    },
+    /// An unfiltered `Block` subscriber reading the shared ring; its `gate` holds lossless
+    /// publishers back.
+    Gated {
+        core: Arc<Core<T>>,
+        id: u64,
+        cursor: Cursor<T>,
+        gate: Arc<Gate<T>>,
     },
     /// A subscriber with its own queue; `core` is `None` for wildcard subscriptions.
     Mailbox {
@@ -82,6 +91,22 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
         }
     }
 
+    /// A lossless (`Block`) subscriber reading the shared ring, gating its publishers.
+    pub(crate) fn gated(core: Arc<Core<T>>, capacity: usize, last: usize) -> Self {
+        let (id, cursor, gate) = core.add_gated_reader(capacity, last);
+        let counters = Arc::clone(&gate.counters);
+        Self {
+            source: Source::Gated {
+                core,
+                id,
+                cursor,
+                gate,
+            },
+            pending_lag: None,
+            counters,
+        }
+    }
+
     pub(crate) fn from_mailbox(mailbox: Arc<Mailbox<T>>, core: Option<Arc<Core<T>>>) -> Self {
         let counters = Arc::clone(&mailbox.counters);
         Self {
@@ -126,6 +151,7 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
                     Err(e) => break Err(e),
                 }
             },
+            Source::Gated { .. } => self.next_gated(waiter),
             Source::Mailbox {
                 mailbox,
                 local,
@@ -138,6 +164,52 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
                     self.counters.add_delivered(1);
                 }
                 result
+            }
+        }
+    }
+
+    /// [`next`](Self::next) for a lossless ring reader: every receive is counted in its gate
+    /// (exact room for publishers), and a batch is refilled through the gate, which may have
+    /// converted the subscriber into a queue subscriber (see `gate.rs`).
+    fn next_gated(
+        &mut self,
+        waiter: Option<&dyn Fn() -> Waiter>,
+    ) -> Result<Event<T>, TryRecvError> {
+        let Source::Gated {
+            core,
+            id,
+            cursor,
+            gate,
+        } = &mut self.source
+        else {
+            return self.next(waiter);
+        };
+        loop {
+            if let Some(event) = cursor.pop() {
+                gate.received_one();
+                return Ok(event);
+            }
+            self.counters.add_delivered(cursor.take_received());
+            match gate.advance(cursor, |c| core.ring.refill(c)) {
+                Ok(Ok(())) => {}
+                Ok(Err(TryRecvError::Empty)) => match waiter {
+                    Some(w) if !core.ring.register(*id, cursor.next, w()) => {}
+                    _ => return Err(TryRecvError::Empty),
+                },
+                // The gate keeps publishers from overwriting what it has not received, so the
+                // ring never reports a lag here.
+                Ok(Err(e)) => return Err(e),
+                Err(mailbox) => {
+                    core.ring.unregister(*id);
+                    self.source = Source::Mailbox {
+                        mailbox,
+                        core: Some(Arc::clone(core)),
+                        local: VecDeque::new(),
+                        consumed: 0,
+                        released: 0,
+                    };
+                    return self.next(waiter);
+                }
             }
         }
     }
@@ -240,6 +312,11 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
                 break;
             }
             let step = match &mut self.source {
+                // One at a time through `next`, which counts what it receives.
+                Source::Gated { .. } => self.next(None).map(|event| {
+                    visit(event.seq, &event);
+                    (1, 0)
+                }),
                 Source::Ring { core, cursor, .. } => {
                     if let Some(event) = cursor.pop() {
                         visit(event.seq, &event);
@@ -314,7 +391,7 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
     #[must_use]
     pub fn metrics(&self) -> SubscriberMetrics {
         let mut metrics = self.counters.snapshot();
-        if let Source::Ring { cursor, .. } = &self.source {
+        if let Source::Ring { cursor, .. } | Source::Gated { cursor, .. } = &self.source {
             metrics.delivered += cursor.received();
         }
         metrics
@@ -364,6 +441,15 @@ impl<T: Send + Sync + 'static> Drop for Subscriber<T> {
                 self.counters.add_delivered(cursor.take_received());
                 core.remove_reader(*id, &self.counters);
             }
+            Source::Gated {
+                core,
+                id,
+                cursor,
+                gate,
+            } => {
+                self.counters.add_delivered(cursor.take_received());
+                core.remove_gated_reader(*id, gate);
+            }
             Source::Mailbox { mailbox, core, .. } => {
                 mailbox.detach();
                 if let Some(core) = core {
@@ -378,6 +464,7 @@ impl<T: Send + Sync + 'static> fmt::Debug for Subscriber<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match &self.source {
             Source::Ring { .. } => "ring",
+            Source::Gated { .. } => "lossless ring",
             Source::Mailbox { core: Some(_), .. } => "queue",
             Source::Mailbox { core: None, .. } => "wildcard",
         };

@@ -230,16 +230,26 @@ impl<T: Send + Sync + 'static> Topic<T> {
             Start::Now => 0,
             Start::Last(k) => k.min(options.capacity),
         };
-        // Unfiltered `Lag` subscribers within the retained window read the shared ring.
-        if filter.is_none()
-            && options.overflow == Overflow::Lag
-            && options.capacity as u64 <= self.core.ring.slots()
-        {
-            return Ok(Subscriber::from_ring(
-                Arc::clone(&self.core),
-                options.capacity,
-                last,
-            ));
+        // Unfiltered `Lag` and `Block` subscribers within the retained window read the shared
+        // ring (a `Block` one gating lossless publishers).
+        if filter.is_none() && options.capacity as u64 <= self.core.ring.slots() {
+            match options.overflow {
+                Overflow::Lag => {
+                    return Ok(Subscriber::from_ring(
+                        Arc::clone(&self.core),
+                        options.capacity,
+                        last,
+                    ));
+                }
+                Overflow::Block => {
+                    return Ok(Subscriber::gated(
+                        Arc::clone(&self.core),
+                        options.capacity,
+                        last,
+                    ));
+                }
+                Overflow::DropNewest => {}
+            }
         }
         Ok(self.attach(self.mailbox(options, filter), last))
     }

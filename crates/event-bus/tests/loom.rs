@@ -209,3 +209,44 @@ fn mixed_policies_only_block_gates() {
         assert_eq!(drop_newest.metrics().dropped, 1);
     });
 }
+
+/// A lossless ring reader (`Block`, served by the shared ring through its gate) racing
+/// non-waiting publishes that find it full and convert it into a queue subscriber: it still
+/// receives every event a publish reported reaching it, exactly once and in order, never a
+/// lag, and received + dropped == published.
+#[test]
+fn full_lossless_reader_converts_without_loss() {
+    loom::model(|| {
+        let t = topic(2);
+        let mut sub = t.subscribe_with(opts(1, Overflow::Block)).unwrap();
+        let publisher = {
+            let t = t.clone();
+            thread::spawn(move || (0..3).map(|i| t.publish(i)).sum::<usize>())
+        };
+        let mut received = Vec::new();
+        let mut take = |sub: &mut Subscriber<u64>| match sub.try_recv() {
+            Ok(event) => {
+                assert_eq!(*event, event.seq());
+                received.push(event.seq());
+                true
+            }
+            Err(TryRecvError::Empty) => false,
+            Err(e) => panic!("a lossless subscriber got {e:?}"),
+        };
+        if !take(&mut sub) {
+            thread::yield_now();
+        }
+        let reached = publisher.join().unwrap();
+        while take(&mut sub) {}
+        assert!(
+            received.windows(2).all(|w| w[0] < w[1]),
+            "order: {received:?}"
+        );
+        assert_eq!(received.len(), reached, "every reached event is received");
+        assert_eq!(
+            received.len() as u64 + sub.metrics().dropped,
+            3,
+            "received + dropped == published"
+        );
+    });
+}
