@@ -15,6 +15,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+// A plain tag (no niche): the receive hot path tests it with one compare.
+#[repr(u8)]
 enum Source<T: Send + Sync + 'static> {
     /// An unfiltered `Lag` subscriber reading the topic's shared ring.
     Ring {
