@@ -39,10 +39,11 @@ struct State<T> {
     /// How many attached mailboxes are `Overflow::Block`.
     lossless: usize,
     closed: bool,
-    /// Gates of the lossless ring readers, and how many more events fit in all of them
-    /// (a cached, conservative minimum, refreshed when it reaches 0).
-    gates: Vec<Arc<Gate<T>>>,
-    gate_room: u64,
+    /// Gates of the lossless ring readers, each with the sequence number it let publishing
+    /// reach (exclusive) when last read, and the smallest of those: a publisher reads a gate
+    /// again only when the next sequence number reaches it, and then only that gate.
+    gates: Vec<(Arc<Gate<T>>, u64)>,
+    gate_limit: u64,
     /// Counters of the live direct subscribers (ring readers and mailboxes).
     subscribers: Vec<Arc<SubscriberCounters>>,
     /// Events published, and the sum of subscribers they reached.
@@ -51,14 +52,19 @@ struct State<T> {
 }
 
 impl<T> State<T> {
-    /// Rereads every gate's room; `next` is the next sequence number.
-    fn refresh_room(&mut self, next: u64) {
-        self.gate_room = self
-            .gates
-            .iter()
-            .map(|g| g.room(next))
-            .min()
-            .unwrap_or(u64::MAX);
+    /// Rereads the gates that hold event `next` back; whether all of them now let it through.
+    fn recheck_gates(&mut self, next: u64) -> bool {
+        for (gate, limit) in &mut self.gates {
+            if *limit <= next {
+                *limit = gate.limit();
+            }
+        }
+        self.update_limit();
+        next < self.gate_limit
+    }
+
+    fn update_limit(&mut self) {
+        self.gate_limit = self.gates.iter().map(|g| g.1).min().unwrap_or(u64::MAX);
     }
 
     fn prune(&mut self) {
@@ -108,7 +114,7 @@ impl<T: Send + Sync + 'static> Core<T> {
                 mailboxes: Vec::new(),
                 lossless: 0,
                 gates: Vec::new(),
-                gate_room: u64::MAX,
+                gate_limit: u64::MAX,
                 closed: false,
                 subscribers: Vec::new(),
                 published: 0,
@@ -129,7 +135,7 @@ impl<T: Send + Sync + 'static> Core<T> {
             self.counters.rejected.fetch_add(1, Ordering::Relaxed);
             return 0;
         }
-        if state.gate_room == 0 {
+        if state.published >= state.gate_limit {
             self.convert_full_gates(&mut state);
         }
         let (reached, displaced) = self.publish_locked(&mut state, payload);
@@ -162,18 +168,16 @@ impl<T: Send + Sync + 'static> Core<T> {
                 }
             }
         }
-        if state.gate_room == 0 {
-            let next = self.ring.next_seq();
-            state.refresh_room(next);
-            if state.gate_room == 0 {
-                for gate in &state.gates {
-                    if gate.room(next) == 0 && !gate.has_room_or_register(next, waiter) {
-                        let blocker = Arc::clone(&gate.counters);
-                        return Lossless::Blocked(value, blocker);
-                    }
+        let next = state.published;
+        if next >= state.gate_limit && !state.recheck_gates(next) {
+            for (gate, limit) in &state.gates {
+                if *limit <= next && !gate.has_room_or_register(next, waiter) {
+                    let blocker = Arc::clone(&gate.counters);
+                    return Lossless::Blocked(value, blocker);
                 }
-                state.refresh_room(next);
             }
+            // Room appeared while registering: read those gates again.
+            state.recheck_gates(next);
         }
         let (reached, displaced) = self.publish_locked(&mut state, Payload::Owned(value));
         drop(state);
@@ -183,6 +187,8 @@ impl<T: Send + Sync + 'static> Core<T> {
 
     fn publish_locked(&self, state: &mut State<T>, payload: Payload<T>) -> (usize, Displaced<T>) {
         let seq = self.ring.next_seq();
+        // Gates are compared with `published`, which moves in step with sequence numbers.
+        debug_assert_eq!(seq, state.published);
         let share = !state.mailboxes.is_empty();
         let (shared, displaced) = match payload {
             Payload::Owned(value) => self.ring.write(seq, value, share),
@@ -216,7 +222,6 @@ impl<T: Send + Sync + 'static> Core<T> {
         }
         state.published += 1;
         state.reached += reached as u64;
-        state.gate_room = state.gate_room.saturating_sub(1);
         (reached, displaced)
     }
 
@@ -226,18 +231,17 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// `Block` queue).
     #[cold]
     fn convert_full_gates(&self, state: &mut State<T>) {
-        let next = self.ring.next_seq();
-        state.refresh_room(next);
-        if state.gate_room > 0 {
+        let next = state.published;
+        if state.recheck_gates(next) {
             return;
         }
         let mut i = 0;
         while i < state.gates.len() {
-            if state.gates[i].room(next) > 0 {
+            if state.gates[i].1 > next {
                 i += 1;
                 continue;
             }
-            let gate = state.gates.swap_remove(i);
+            let (gate, _) = state.gates.swap_remove(i);
             let mailbox = gate.convert(|taken, in_hand| {
                 let capacity = usize::try_from(gate.capacity).unwrap_or(usize::MAX);
                 let mailbox = Arc::new(Mailbox::new(
@@ -255,7 +259,7 @@ impl<T: Send + Sync + 'static> Core<T> {
             state.lossless += 1;
             state.mailboxes.push(Attached { mailbox, tag: None });
         }
-        state.refresh_room(next);
+        state.update_limit();
     }
 
     /// Adds a ring reader starting `last` events back (its id, cursor and counters).
@@ -298,8 +302,8 @@ impl<T: Send + Sync + 'static> Core<T> {
         let gate = Arc::new(Gate::new(capacity, next, Arc::clone(&counters)));
         self.ring_readers.fetch_add(1, Ordering::Relaxed);
         state.subscribers.push(counters);
-        state.gates.push(Arc::clone(&gate));
-        state.gate_room = 0;
+        state.gates.push((Arc::clone(&gate), next + capacity));
+        state.update_limit();
         drop(state);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         (
@@ -318,9 +322,9 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// releases the publishers waiting for it.
     pub(crate) fn remove_gated_reader(&self, id: u64, gate: &Arc<Gate<T>>) {
         let mut state = lock(&self.state);
-        if let Some(i) = state.gates.iter().position(|g| Arc::ptr_eq(g, gate)) {
+        if let Some(i) = state.gates.iter().position(|g| Arc::ptr_eq(&g.0, gate)) {
             state.gates.swap_remove(i);
-            state.refresh_room(self.ring.next_seq());
+            state.update_limit();
             self.ring_readers.fetch_sub(1, Ordering::Relaxed);
         } else if let Some(mailbox) = gate.converted() {
             mailbox.detach();
@@ -387,7 +391,7 @@ impl<T: Send + Sync + 'static> Core<T> {
         state.closed = true;
         let mailboxes = std::mem::take(&mut state.mailboxes);
         state.lossless = 0;
-        let gates = state.gates.clone();
+        let gates: Vec<_> = state.gates.iter().map(|g| Arc::clone(&g.0)).collect();
         drop(state);
         for gate in gates {
             gate.release_all();

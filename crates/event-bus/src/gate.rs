@@ -70,11 +70,10 @@ impl<T> Gate<T> {
         }
     }
 
-    /// How many more events may be published before this gate is full, `next` being the
-    /// sequence number of the next event (a conservative reading, without locking).
-    pub(crate) fn room(&self, next: u64) -> u64 {
-        let received = self.progress.0.load(Ordering::Acquire) / STEP;
-        self.capacity.saturating_sub(next - received)
+    /// Events before this sequence number may be published: received + capacity (a reading
+    /// without locking; it only grows).
+    pub(crate) fn limit(&self) -> u64 {
+        self.progress.0.load(Ordering::Acquire) / STEP + self.capacity
     }
 
     /// The subscriber received one more event; wakes waiting publishers once enough room is
