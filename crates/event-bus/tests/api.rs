@@ -490,3 +490,32 @@ fn delivered_counts_are_exact_across_batches_and_drops() {
     drop(other);
     assert_eq!(t.metrics().delivered, 45);
 }
+
+/// A plain `Block` subscriber reads the shared ring; a non-waiting `publish` that finds it full
+/// turns it into a queue subscriber. Nothing it was promised is lost, room stays exact (also
+/// for the events of the batch it held at that moment).
+#[tokio::test(start_paused = true)]
+async fn a_full_lossless_subscriber_stays_exact_when_publish_converts_it() {
+    let t = topic(4);
+    let mut sub = t.subscribe_with(opts(2, Overflow::Block)).unwrap();
+    t.publish_async(0).await.unwrap();
+    t.publish_async(1).await.unwrap();
+    assert_eq!(*sub.recv().await.unwrap(), 0); // 1 is in the subscriber's batch
+    assert_eq!(t.publish_async(2).await.unwrap(), 1);
+    let mut waiting = Box::pin(t.publish_async(3));
+    assert!(
+        (&mut waiting).now_or_never().is_none(),
+        "1 and 2 unreceived"
+    );
+    assert_eq!(t.publish(4), 0, "full: not reached, dropped for it");
+    assert_eq!(*sub.recv().await.unwrap(), 1); // from the batch it held: frees a slot
+    let published = (&mut waiting).now_or_never().expect("a slot is free again");
+    assert_eq!(published.unwrap(), 1);
+    assert_eq!(t.publish(5), 0, "2 and 3 unreceived");
+    assert_eq!(drain(&mut sub), vec![Ok(2), Ok(3)]);
+    assert_eq!(t.publish(6), 1);
+    assert_eq!(t.publish_async(7).await.unwrap(), 1);
+    assert_eq!(drain(&mut sub), vec![Ok(6), Ok(7)]);
+    let m = sub.metrics();
+    assert_eq!((m.delivered, m.dropped), (6, 2));
+}
