@@ -150,6 +150,31 @@ fn block_has_no_lost_wakeup() {
     });
 }
 
+/// The same for a `Block` subscriber with its own queue (a filtered one; plain `Block`
+/// subscribers read the ring behind a gate): publisher and receiver parked on a queue of
+/// capacity 1 always wake each other, and every event arrives in order.
+#[test]
+fn queued_block_has_no_lost_wakeup() {
+    loom::model(|| {
+        let t = topic(1);
+        let mut sub = t
+            .subscribe_filtered_with(opts(1, Overflow::Block), |_| true)
+            .unwrap();
+        let publisher = {
+            let t = t.clone();
+            thread::spawn(move || {
+                for i in 0..3 {
+                    t.blocking_publish(i).unwrap();
+                }
+            })
+        };
+        for i in 0..3 {
+            assert_eq!(*sub.blocking_recv().unwrap(), i);
+        }
+        publisher.join().unwrap();
+    });
+}
+
 /// No lost wake-up on the ring: a reader parked in `blocking_recv` is woken by a publish and
 /// by a close racing its registration.
 ///
