@@ -3,14 +3,15 @@
 //! Such a subscriber is a ring cursor like a `Lag` one, but publishers never overwrite an event
 //! it has not received: a lossless publish first checks that `published - received < capacity`.
 //! The subscriber counts every receive in `progress` (an uncontended read-modify-write on a
-//! cache line of its own), so room is exact; the publisher reads it only when the room it
-//! cached for the topic runs out.
+//! cache line of its own), so room is exact; a publisher reads it only when the next sequence
+//! number reaches the limit (received + capacity) it cached for this gate.
 //!
 //! A lossless publisher that finds the gate full registers here, asking to be woken once a
 //! quarter of the capacity is free, not on every freed slot. `progress` packs the received
 //! count with a WAITING bit: the publisher sets the bit and the subscriber counts a receive
 //! with read-modify-writes of the same word, so one of them always sees the other (no lost
 //! wake-up, without `SeqCst` fences).
+//!
 //! A non-waiting `publish` that finds the gate full cannot skip this subscriber in the shared
 //! ring, so it converts it into a queue subscriber (a [`Mailbox`] preloaded with exactly the
 //! events the subscriber has not taken yet) and then drops the event for it, as for any full
@@ -44,8 +45,9 @@ struct State<T> {
 
 pub(crate) struct Gate<T> {
     pub(crate) capacity: u64,
-    /// `received * STEP | CONVERTED | WAITING`: every event before `received` has been received. Written
-    /// by the subscriber on every receive, read by publishers only when their room runs out.
+    /// `received * STEP | CONVERTED | WAITING`: every event before `received` has been
+    /// received. Written by the subscriber on every receive, read by publishers only when they
+    /// reach the limit they cached.
     progress: Padded<AtomicU64>,
     /// Waiting publishers are woken once `received >= wake_at` (written under `state`,
     /// before WAITING is set).
