@@ -11,7 +11,7 @@ use crate::error::TryRecvError;
 use crate::event::Event;
 use crate::metrics::SubscriberCounters;
 use crate::options::Overflow;
-use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering, lock};
+use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering, fence, lock};
 use crate::waiter::{Waiter, wake_all};
 use std::any::Any;
 use std::collections::VecDeque;
@@ -170,6 +170,11 @@ impl<T> Mailbox<T> {
 
     /// Wakes waiting lossless publishers, if any: the subscriber freed room.
     pub(crate) fn release(&self) {
+        // Pairs with the fence in `has_room_or_register`: the subscriber stored `consumed`,
+        // the publisher stored `publisher_waiting`; with a fence on each side between its
+        // store and its load, at least one sees the other's, so a publisher never sleeps
+        // through room freed mid-batch (loom: `queued_block_wakes_its_publisher_mid_batch`).
+        fence(Ordering::SeqCst);
         if self.publisher_waiting.load(Ordering::Relaxed) {
             let mut state = lock(&self.state);
             self.publisher_waiting.store(false, Ordering::Relaxed);
@@ -193,10 +198,19 @@ impl<T> Mailbox<T> {
             return true;
         }
         let waiter = waiter();
-        if !state.publishers.iter().any(|w| w.same_as(&waiter)) {
+        let pushed = !state.publishers.iter().any(|w| w.same_as(&waiter));
+        if pushed {
             state.publishers.push(waiter);
         }
         self.publisher_waiting.store(true, Ordering::Relaxed);
+        // See `release`: announce the wait, then look at `consumed` once more.
+        fence(Ordering::SeqCst);
+        if self.unreceived(&state) < self.capacity {
+            if pushed {
+                state.publishers.pop();
+            }
+            return true;
+        }
         false
     }
 

@@ -7,7 +7,7 @@
 #[cfg(not(tidewater_loom))]
 pub(crate) use std::sync::{
     Mutex, MutexGuard,
-    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence},
 };
 #[cfg(not(tidewater_loom))]
 pub(crate) use std::thread;
@@ -15,7 +15,7 @@ pub(crate) use std::thread;
 #[cfg(tidewater_loom)]
 pub(crate) use loom::sync::{
     Mutex, MutexGuard,
-    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence},
 };
 #[cfg(tidewater_loom)]
 pub(crate) use loom::thread;

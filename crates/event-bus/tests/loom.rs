@@ -275,3 +275,26 @@ fn full_lossless_reader_converts_without_loss() {
         );
     });
 }
+
+/// A queued `Block` subscriber that frees room mid-batch wakes a publisher waiting for it,
+/// even if it then stops receiving: the publisher's "I am waiting" and the subscriber's
+/// "I received" must not both go unseen (a store-buffering race without a fence pair).
+#[test]
+fn queued_block_wakes_its_publisher_mid_batch() {
+    loom::model(|| {
+        let t = topic(4);
+        let mut sub = t
+            .subscribe_filtered_with(opts(4, Overflow::Block), |_| true)
+            .unwrap();
+        for i in 0..4 {
+            assert_eq!(t.publish(i), 1);
+        }
+        let publisher = thread::spawn(move || {
+            t.blocking_publish(4).unwrap();
+        });
+        // One receive frees one slot (a quarter of 4: a release step); the subscriber then
+        // holds the other three and receives nothing more until the publisher is done.
+        assert_eq!(*sub.blocking_recv().unwrap(), 0);
+        publisher.join().unwrap();
+    });
+}
