@@ -34,6 +34,23 @@ struct Attached<T> {
     tag: Option<Arc<String>>,
 }
 
+/// Who holds a lossless publish back (see `State::find_full`).
+enum Full {
+    /// The mailbox at this index.
+    Mailbox(usize),
+    /// The gates whose cached limit is reached.
+    Gates,
+}
+
+impl<T> Attached<T> {
+    /// Whether a lossless publish of `value` must find room here (a live `Block` subscriber
+    /// it is for).
+    fn takes(&self, value: &T) -> bool {
+        let mb = &self.mailbox;
+        mb.overflow == Overflow::Block && mb.is_alive() && mb.accepts(value)
+    }
+}
+
 struct State<T> {
     mailboxes: Vec<Attached<T>>,
     /// How many attached mailboxes are `Overflow::Block`.
@@ -61,6 +78,35 @@ impl<T> State<T> {
         }
         self.update_limit();
         next < self.gate_limit
+    }
+
+    /// For a lossless publish of `value` as event `next`: the first `Block` subscriber with no
+    /// room for it, or `None` when all have room (a slot is then reserved for it in every
+    /// wildcard queue it is for). When one is full, gives back the slots reserved so far.
+    fn find_full(&mut self, value: &T, next: u64) -> Option<Full> {
+        if self.lossless > 0 {
+            for (i, a) in self.mailboxes.iter().enumerate() {
+                if a.takes(value) && !a.mailbox.has_room(a.tag.is_some()) {
+                    self.unreserve(i, value);
+                    return Some(Full::Mailbox(i));
+                }
+            }
+        }
+        if next >= self.gate_limit && !self.recheck_gates(next) {
+            self.unreserve(self.mailboxes.len(), value);
+            return Some(Full::Gates);
+        }
+        None
+    }
+
+    /// Gives back the slots a lossless publish of `value` reserved in the wildcard queues
+    /// among the first `checked` mailboxes.
+    fn unreserve(&self, checked: usize, value: &T) {
+        for a in &self.mailboxes[..checked] {
+            if a.tag.is_some() && a.takes(value) {
+                a.mailbox.unreserve();
+            }
+        }
     }
 
     fn update_limit(&mut self) {
@@ -138,7 +184,7 @@ impl<T: Send + Sync + 'static> Core<T> {
         if state.published >= state.gate_limit {
             self.convert_full_gates(&mut state);
         }
-        let (reached, displaced) = self.publish_locked(&mut state, payload);
+        let (reached, displaced) = self.publish_locked(&mut state, payload, false);
         drop(state);
         drop(displaced);
         reached
@@ -155,37 +201,47 @@ impl<T: Send + Sync + 'static> Core<T> {
         if state.closed {
             return Lossless::Closed(value);
         }
-        if state.lossless > 0 {
-            for a in &state.mailboxes {
-                let mb = &a.mailbox;
-                if mb.overflow == Overflow::Block
-                    && mb.is_alive()
-                    && mb.accepts(&value)
-                    && !mb.has_room_or_register(waiter)
-                {
-                    let blocker = Arc::clone(&mb.counters);
-                    return Lossless::Blocked(value, blocker);
+        // Wildcard queues are fed by several topics, so a publish reserves its slot in each
+        // of them (see `Mailbox::has_room`). Room is checked first without registering; only
+        // once every reservation is given back does the publisher register with the full
+        // subscriber (which may have room by then: try again).
+        loop {
+            let next = state.published;
+            let Some(full) = state.find_full(&value, next) else {
+                break;
+            };
+            let registered = match full {
+                Full::Mailbox(i) => {
+                    let mb = &state.mailboxes[i].mailbox;
+                    (!mb.has_room_or_register(waiter)).then(|| Arc::clone(&mb.counters))
                 }
+                Full::Gates => state
+                    .gates
+                    .iter()
+                    .find(|(gate, limit)| {
+                        *limit <= next && !gate.has_room_or_register(next, waiter)
+                    })
+                    .map(|(gate, _)| Arc::clone(&gate.counters)),
+            };
+            if let Some(blocker) = registered {
+                return Lossless::Blocked(value, blocker);
             }
         }
-        let next = state.published;
-        if next >= state.gate_limit && !state.recheck_gates(next) {
-            for (gate, limit) in &state.gates {
-                if *limit <= next && !gate.has_room_or_register(next, waiter) {
-                    let blocker = Arc::clone(&gate.counters);
-                    return Lossless::Blocked(value, blocker);
-                }
-            }
-            // Room appeared while registering: read those gates again.
-            state.recheck_gates(next);
-        }
-        let (reached, displaced) = self.publish_locked(&mut state, Payload::Owned(value));
+        let lossless = state.lossless > 0;
+        let (reached, displaced) = self.publish_locked(&mut state, Payload::Owned(value), lossless);
         drop(state);
         drop(displaced);
         Lossless::Published(reached)
     }
 
-    fn publish_locked(&self, state: &mut State<T>, payload: Payload<T>) -> (usize, Displaced<T>) {
+    /// Publishes event `next_seq()`. `reserved`: a lossless publish that reserved a slot in
+    /// every wildcard `Block` queue it is for (see `try_publish_lossless`).
+    fn publish_locked(
+        &self,
+        state: &mut State<T>,
+        payload: Payload<T>,
+        reserved: bool,
+    ) -> (usize, Displaced<T>) {
         let seq = self.ring.next_seq();
         // Gates are compared with `published`, which moves in step with sequence numbers.
         debug_assert_eq!(seq, state.published);
@@ -211,7 +267,9 @@ impl<T: Send + Sync + 'static> Core<T> {
                         value: Arc::clone(&value),
                         topic: a.tag.clone(),
                     };
-                    if a.mailbox.offer(event) {
+                    let filled =
+                        reserved && a.tag.is_some() && a.mailbox.overflow == Overflow::Block;
+                    if a.mailbox.offer(event, filled) {
                         reached += 1;
                     }
                 }
@@ -359,11 +417,14 @@ impl<T: Send + Sync + 'static> Core<T> {
         self.ring.retained_from(from, &mut replay);
         for (seq, value) in replay {
             if mailbox.accepts(&value) {
-                let _ = mailbox.offer(Event {
-                    seq,
-                    value,
-                    topic: tag.clone(),
-                });
+                let _ = mailbox.offer(
+                    Event {
+                        seq,
+                        value,
+                        topic: tag.clone(),
+                    },
+                    false,
+                );
             }
         }
         if mailbox.overflow == Overflow::Block {

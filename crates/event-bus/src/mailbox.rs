@@ -28,6 +28,10 @@ struct State<T> {
     queue: VecDeque<Event<T>>,
     /// Events pulled into the subscriber's batch and not yet received.
     in_hand: usize,
+    /// Slots promised to lossless publishers of other topics (a wildcard queue is fed by
+    /// several topics, each under its own publish lock): taken when one finds room, filled by
+    /// its publish, or given back if that publish waits for someone else after all.
+    reserved: usize,
     /// Events skipped for a `Lag` subscriber, reported by its next receive.
     missed: u64,
     closed: bool,
@@ -41,7 +45,8 @@ pub(crate) struct Mailbox<T> {
     state: Mutex<State<T>>,
     /// Mirror of `queue.len() + in_hand`, for lock-free room checks by lossless publishers
     /// (only publishers raise it, under the lock, so a reading below capacity stays true for
-    /// the publish that follows while the topic's publish lock is held).
+    /// the publish that follows while the topic's publish lock is held). Not used for a
+    /// wildcard queue: publishers of other topics do not hold that lock, so they reserve.
     held: AtomicUsize,
     /// How many events of the pulled batch the subscriber has received (written only by it).
     /// On its own cache line: the subscriber writes it on every receive, and publishers read
@@ -68,6 +73,7 @@ impl<T> Mailbox<T> {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 in_hand: 0,
+                reserved: 0,
                 missed: 0,
                 closed: false,
                 detached: false,
@@ -111,14 +117,19 @@ impl<T> Mailbox<T> {
 
     /// Queues `event` under this subscriber's policy and wakes the subscriber. Returns
     /// `false` when it was not queued: full (`DropNewest`, or `Block` on a non-waiting
-    /// publish; counted as dropped), or closed.
-    pub(crate) fn offer(&self, event: Event<T>) -> bool {
+    /// publish; counted as dropped), or closed. `reserved`: the publisher reserved the slot
+    /// (see [`has_room_or_register`](Self::has_room_or_register)); it fills it.
+    pub(crate) fn offer(&self, event: Event<T>, reserved: bool) -> bool {
         let mut state = lock(&self.state);
+        if reserved {
+            debug_assert!(state.reserved > 0, "filling a slot that was not reserved");
+            state.reserved = state.reserved.saturating_sub(1);
+        }
         if state.closed || state.detached {
             return false;
         }
         let mut displaced = None;
-        if self.unreceived(&state) >= self.capacity {
+        if !reserved && self.unreceived(&state) >= self.capacity {
             match self.overflow {
                 Overflow::Lag => {
                     state.missed += 1;
@@ -147,14 +158,14 @@ impl<T> Mailbox<T> {
         true
     }
 
-    /// Queued plus pulled-but-unreceived events (never underestimated).
+    /// Queued plus pulled-but-unreceived events, plus reserved slots (never underestimated).
     fn unreceived(&self, state: &State<T>) -> usize {
-        let held = state.queue.len() + state.in_hand;
+        let held = state.queue.len() + state.in_hand + state.reserved;
         if held < self.capacity {
             return held; // an upper bound is enough to know there is room
         }
         let consumed = self.consumed.0.load(Ordering::Acquire);
-        state.queue.len() + state.in_hand.saturating_sub(consumed)
+        state.queue.len() + state.reserved + state.in_hand.saturating_sub(consumed)
     }
 
     /// The subscriber has received `n` events of its current batch.
@@ -184,15 +195,33 @@ impl<T> Mailbox<T> {
         }
     }
 
-    /// For a lossless publisher: whether one more event fits. If not, registers `waiter`
-    /// (made only on this slow path) to be woken when the subscriber frees room or goes away.
-    pub(crate) fn has_room_or_register(&self, waiter: &dyn Fn() -> Waiter) -> bool {
-        let held = self.held.load(Ordering::Acquire);
-        if held < self.capacity
-            || held.saturating_sub(self.consumed.0.load(Ordering::Acquire)) < self.capacity
-        {
+    /// For a lossless publisher: whether one more event fits.
+    ///
+    /// With `reserve` (a queue fed by several topics, whose publishers do not share a lock)
+    /// a `true` also reserves the slot, under this queue's lock: the publish must then fill
+    /// it with `offer(_, true)` or give it back with [`unreserve`](Self::unreserve).
+    /// Otherwise the caller's publish lock keeps the room until its publish.
+    pub(crate) fn has_room(&self, reserve: bool) -> bool {
+        if !reserve {
+            let held = self.held.load(Ordering::Acquire);
+            if held < self.capacity
+                || held.saturating_sub(self.consumed.0.load(Ordering::Acquire)) < self.capacity
+            {
+                return true;
+            }
+        }
+        let mut state = lock(&self.state);
+        if state.closed || state.detached || self.unreceived(&state) < self.capacity {
+            state.reserved += usize::from(reserve);
             return true;
         }
+        false
+    }
+
+    /// For a lossless publisher that found no room with [`has_room`](Self::has_room) (and
+    /// holds no reservation): registers `waiter` to be woken when the subscriber frees room
+    /// or goes away, unless there is room now (`true`: the publisher tries again).
+    pub(crate) fn has_room_or_register(&self, waiter: &dyn Fn() -> Waiter) -> bool {
         let mut state = lock(&self.state);
         if state.closed || state.detached || self.unreceived(&state) < self.capacity {
             return true;
@@ -212,6 +241,20 @@ impl<T> Mailbox<T> {
             return true;
         }
         false
+    }
+
+    /// Gives back a slot reserved by `has_room(true)` whose publish did not happen, waking
+    /// publishers that may be waiting for it.
+    pub(crate) fn unreserve(&self) {
+        let mut state = lock(&self.state);
+        debug_assert!(
+            state.reserved > 0,
+            "giving back a slot that was not reserved"
+        );
+        state.reserved = state.reserved.saturating_sub(1);
+        let publishers = std::mem::take(&mut state.publishers);
+        drop(state);
+        wake_all(publishers);
     }
 
     /// Moves the queued events into the subscriber's (empty) batch `local`.

@@ -7,7 +7,8 @@
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
 use tidewater_event_bus::{
-    Overflow, RecvError, Start, SubscribeOptions, Subscriber, Topic, TopicOptions, TryRecvError,
+    EventBus, Overflow, RecvError, Start, SubscribeOptions, Subscriber, Topic, TopicOptions,
+    TryRecvError,
 };
 
 fn topic(capacity: usize) -> Topic<u64> {
@@ -296,5 +297,71 @@ fn queued_block_wakes_its_publisher_mid_batch() {
         // holds the other three and receives nothing more until the publisher is done.
         assert_eq!(*sub.blocking_recv().unwrap(), 0);
         publisher.join().unwrap();
+    });
+}
+
+/// Topics `orders.a` and `orders.b`, and a `Block` subscriber of capacity 1 to `orders.*`.
+fn two_topics_and_a_wildcard_block_subscriber()
+-> (EventBus, Topic<u64>, Topic<u64>, Subscriber<u64>) {
+    let bus = EventBus::new();
+    let a = bus.topic::<u64>("orders.a").unwrap();
+    let b = bus.topic::<u64>("orders.b").unwrap();
+    let sub = bus
+        .subscribe_pattern::<u64>("orders.*", opts(1, Overflow::Block))
+        .unwrap();
+    (bus, a, b, sub)
+}
+
+/// A wildcard `Block` subscriber is one queue fed by several topics, each publishing under
+/// its own lock: two lossless publishers on two topics racing for its last slot must not both
+/// see room and then have one event dropped as "full". Every event a lossless publish reports
+/// delivered is received (loom reports a deadlock or the count differs otherwise).
+#[test]
+fn wildcard_block_is_lossless_across_topics() {
+    loom::model(|| {
+        let (_bus, a, b, mut sub) = two_topics_and_a_wildcard_block_subscriber();
+        let publishers: Vec<_> = [(a, 1), (b, 2)]
+            .into_iter()
+            .map(|(t, v)| thread::spawn(move || t.blocking_publish(v).unwrap()))
+            .collect();
+        let mut got = [*sub.blocking_recv().unwrap(), *sub.blocking_recv().unwrap()];
+        got.sort_unstable();
+        assert_eq!(got, [1, 2], "both lossless publishes are received");
+        for p in publishers {
+            assert_eq!(p.join().unwrap(), 1, "each publish reached the subscriber");
+        }
+        assert_eq!(sub.metrics().dropped, 0);
+    });
+}
+
+/// A lossless publish that reserved a wildcard queue's slot and then finds another `Block`
+/// subscriber full gives the slot back and wakes whoever waits for it: topic `a` has a full
+/// lossless subscriber, so its publisher waits for it, while topic `b`'s publisher must get
+/// the wildcard subscriber's one slot (loom reports a deadlock if the slot leaks or the
+/// waiting publisher is not woken).
+#[test]
+fn wildcard_reservation_is_given_back_when_the_publish_waits() {
+    loom::model(|| {
+        let (_bus, a, b, mut wildcard) = two_topics_and_a_wildcard_block_subscriber();
+        let mut direct = a.subscribe_with(opts(1, Overflow::Block)).unwrap();
+        assert_eq!(a.publish(0), 2);
+        assert_eq!(*wildcard.try_recv().unwrap(), 0);
+        // `direct` is full; `wildcard` has room for one event.
+        let publishers: Vec<_> = [(a, 1), (b, 2)]
+            .into_iter()
+            .map(|(t, v)| thread::spawn(move || t.blocking_publish(v).unwrap()))
+            .collect();
+        assert_eq!(
+            *wildcard.blocking_recv().unwrap(),
+            2,
+            "b's event gets the slot"
+        );
+        assert_eq!(*direct.blocking_recv().unwrap(), 0);
+        assert_eq!(*wildcard.blocking_recv().unwrap(), 1);
+        assert_eq!(*direct.blocking_recv().unwrap(), 1);
+        for p in publishers {
+            p.join().unwrap();
+        }
+        assert_eq!(wildcard.metrics().dropped + direct.metrics().dropped, 0);
     });
 }
