@@ -5,9 +5,16 @@
 //! limit adds permits. Lowering it takes idle permits out of the pool at once and, for
 //! permits that are in use, records a *debt*: the next releases swallow permits instead
 //! of returning them, until the debt is paid. Invariant, whenever no call is in progress:
-//! `available + in use - debt == limit`.
+//! `available + in use - debt == limit`; and once a lowering returns, no permit goes back
+//! into circulation while the permits in use exceed the new limit.
 
-use crate::sync::{AtomicUsize, Mutex, Ordering};
+use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering, yield_now};
+
+/// `state`: one release in progress that found no debt and is returning its permit to the
+/// pool (counted from this bit up).
+const RELEASING: u64 = 1 << 48;
+/// `state`: the debt, in the low bits. It never exceeds the permits in use, far below 2^48.
+const DEBT: u64 = RELEASING - 1;
 
 /// Where permits wait while nobody holds them.
 pub(crate) trait Pool {
@@ -21,7 +28,10 @@ pub(crate) trait Pool {
 #[derive(Debug)]
 pub(crate) struct LimitCore {
     limit: AtomicUsize,
-    debt: AtomicUsize,
+    /// `releasing * RELEASING | debt`: a release decides between paying debt and returning
+    /// its permit in one read-modify-write of this word, and a lowering records its debt in
+    /// the same word, so each sees the other (see `set_limit`).
+    state: AtomicU64,
     change: Mutex<()>,
 }
 
@@ -29,7 +39,7 @@ impl LimitCore {
     pub(crate) fn new(limit: usize) -> Self {
         Self {
             limit: AtomicUsize::new(limit),
-            debt: AtomicUsize::new(0),
+            state: AtomicU64::new(0),
             change: Mutex::new(()),
         }
     }
@@ -39,33 +49,36 @@ impl LimitCore {
     }
 
     pub(crate) fn debt(&self) -> usize {
-        self.debt.load(Ordering::Acquire)
+        // Below 2^48, so it fits a usize on the 64-bit targets and never truncates in practice.
+        #[allow(clippy::cast_possible_truncation)]
+        let debt = (self.state.load(Ordering::Acquire) & DEBT) as usize;
+        debt
     }
 
     /// Gives a released permit back to `pool`, unless it pays off debt.
     #[inline]
     pub(crate) fn release(&self, pool: &impl Pool) {
-        if !self.pay_one() {
+        let prev = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                Some(if s & DEBT > 0 { s - 1 } else { s + RELEASING })
+            })
+            .unwrap_or_else(|s| s);
+        if prev & DEBT == 0 {
             pool.add(1);
+            // Release: a lowering that waits for this sees the permit in the pool.
+            self.state.fetch_sub(RELEASING, Ordering::Release);
         }
     }
 
     /// Pays one permit of debt if there is any.
     #[inline]
     fn pay_one(&self) -> bool {
-        let mut debt = self.debt.load(Ordering::Acquire);
-        while debt > 0 {
-            match self.debt.compare_exchange_weak(
-                debt,
-                debt - 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return true,
-                Err(actual) => debt = actual,
-            }
-        }
-        false
+        self.state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                (s & DEBT > 0).then(|| s - 1)
+            })
+            .is_ok()
     }
 
     /// Moves the limit to `new`, adjusting the permits in circulation.
@@ -88,9 +101,20 @@ impl LimitCore {
                 fewer -= 1;
             }
             if fewer > 0 {
-                self.debt.fetch_add(fewer, Ordering::AcqRel);
-                // A permit released between the takes above and the debt becoming visible
-                // went back to the pool: take it out now so the limit holds at once.
+                debug_assert!(fewer as u64 <= DEBT, "more permits in use than can exist");
+                self.state.fetch_add(fewer as u64, Ordering::AcqRel);
+                // Releases from now on pay the debt. One that decided before it was recorded
+                // is returning its permit to the pool (where tokio may hand it straight to a
+                // waiter): let it finish, so nothing is admitted above the new limit once we
+                // return, then take back what is idle. (Once the debt is paid, releases return
+                // permits again and there is nothing left to wait for.)
+                loop {
+                    let state = self.state.load(Ordering::Acquire);
+                    if state < RELEASING || state & DEBT == 0 {
+                        break;
+                    }
+                    yield_now();
+                }
                 while self.debt() > 0 && pool.try_take() {
                     if !self.pay_one() {
                         pool.add(1);

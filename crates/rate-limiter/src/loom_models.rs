@@ -39,7 +39,9 @@ fn loom_sliding_window_never_over_admits() {
 }
 
 /// Invariant: a parameter change racing with takes neither loses a count nor resets the
-/// window: with one of two already used, at most one more passes.
+/// window: with one of two already used, at most one more passes. And it never leaves the
+/// state written under the replaced parameters (readers would carry its counts over unaged,
+/// and a full window would refuse everything forever): long after, a take passes again.
 #[test]
 fn loom_window_change_keeps_counts() {
     loom::model(|| {
@@ -52,6 +54,10 @@ fn loom_window_change_keeps_counts() {
         let admitted = taker.join().unwrap() + usize::from(counter.try_take(40, 1).allowed);
         changer.join().unwrap();
         assert_eq!(admitted, 1, "the limit of 2 was already half used");
+        assert!(
+            counter.try_take(10 * SEC, 2).allowed,
+            "windows long past still count"
+        );
     });
 }
 
@@ -114,5 +120,51 @@ fn loom_permit_accounting_raise_cancels_debt() {
         raiser.join().unwrap();
         let (available, debt) = (pool.0.load(Ordering::Acquire), core.debt());
         assert_eq!((available, debt), (1, 0), "one in use, limit 2");
+    });
+}
+
+/// A pool like tokio's semaphore, whose `add` may hand a permit straight to a queued waiter
+/// (irrevocably): flags any permit returned once the lowered limit is in force.
+struct Watched {
+    pool: Counter,
+    /// Set once `set_limit` has returned.
+    lowered: loom::sync::atomic::AtomicBool,
+}
+
+impl Pool for Watched {
+    fn add(&self, n: usize) {
+        assert!(
+            n == 0 || !self.lowered.load(Ordering::SeqCst),
+            "a permit went back into circulation after the limit fell to the permits in use"
+        );
+        self.pool.add(n);
+    }
+
+    fn try_take(&self) -> bool {
+        self.pool.try_take()
+    }
+}
+
+/// Invariant: once `set_limit` lowering the limit has returned, no release puts a permit back
+/// into circulation while the permits in use still exceed the new limit (with tokio's
+/// semaphore it would go straight to a waiter: over-admission). Two permits are in use, one is
+/// released while the limit drops to 1: afterwards nothing is idle and no debt is left.
+#[test]
+fn loom_lowering_the_limit_never_lets_a_release_over_admit() {
+    loom::model(|| {
+        let core = Arc::new(LimitCore::new(2));
+        let pool = Arc::new(Watched {
+            pool: Counter(AtomicUsize::new(0)), // both permits in use
+            lowered: loom::sync::atomic::AtomicBool::new(false),
+        });
+        let releaser = {
+            let (core, pool) = (Arc::clone(&core), Arc::clone(&pool));
+            thread::spawn(move || core.release(&*pool))
+        };
+        core.set_limit(1, &*pool);
+        pool.lowered.store(true, Ordering::SeqCst);
+        releaser.join().unwrap();
+        let (available, debt) = (pool.pool.0.load(Ordering::Acquire), core.debt());
+        assert_eq!((available, debt), (0, 0), "one in use, limit 1");
     });
 }

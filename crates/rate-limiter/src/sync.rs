@@ -9,9 +9,13 @@ pub(crate) use std::sync::{
     Mutex,
     atomic::{AtomicU64, AtomicUsize, Ordering},
 };
+#[cfg(not(tidewater_loom))]
+pub(crate) use std::thread::yield_now;
 
 #[cfg(tidewater_loom)]
 pub(crate) use loom::sync::{
     Mutex,
     atomic::{AtomicU64, AtomicUsize, Ordering},
 };
+#[cfg(tidewater_loom)]
+pub(crate) use loom::thread::yield_now;

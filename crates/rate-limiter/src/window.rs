@@ -102,9 +102,16 @@ impl WindowCounter {
 
     /// Counts `n` at `now` if the limit allows it.
     pub(crate) fn try_take(&self, now: u64, n: u32) -> Verdict {
-        let p = self.load_params();
+        let mut p = self.load_params();
         let mut word = self.state.load(Ordering::Acquire);
         loop {
+            if word >> GEN_SHIFT != p.generation {
+                // A change re-expressed the state after `p` was read (its parameters are
+                // published first, so this reads them), or is doing so now. Never write a
+                // state under replaced parameters: readers would carry its counts over
+                // unaged, and a full window would refuse everything until the next change.
+                p = self.load_params();
+            }
             let (curr, prev) = counts(p, word, now);
             let verdict = self.judge(p, curr, prev, now, n);
             if !verdict.allowed || n == 0 {
