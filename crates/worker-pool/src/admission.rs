@@ -17,6 +17,12 @@
 //! - a waiting submitter publishes `space_count` then re-tries the reservation; a worker
 //!   releases a slot then reads `space_count`, and hands the freed slot straight to the oldest
 //!   waiter (FIFO among waiters; `try_submit` can still take a slot nobody waits for).
+//!
+//! A wake-up goes to one idle worker, and a submit skips it while a worker searches, so a
+//! worker that takes a job after searching or after registering as idle passes the wake-up
+//! on when more jobs wait (`Core::pass_on`): otherwise two submits could wake one worker
+//! (re-registering, about to take a job anyway) twice and leave a job queued next to a
+//! sleeping worker.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -259,6 +265,26 @@ impl<J> Core<J> {
             .map(|_| Search { core: self })
     }
 
+    /// Called by a worker that just took a job (after it stopped searching and unregistered
+    /// as idle): if more jobs are admitted and nobody searches, wakes a sleeping worker for
+    /// them. A submit's wake-up can miss the sleepers in two ways, and this hands it on:
+    /// - the submit skipped it because this worker was searching;
+    /// - the submit spent it on this worker while it was re-registering (woken by an earlier
+    ///   submit, or spuriously) and about to take a job anyway, so a second submit woke this
+    ///   busy worker again instead of a sleeping one.
+    ///
+    /// Dekker pattern with a worker going to sleep (registers, fences, re-checks the queue)
+    /// and with submitters (push, fence, read `idle_count`).
+    fn pass_on(&self) {
+        fence(Ordering::SeqCst);
+        if self.reserved() > 0
+            && self.idle_count.load(Ordering::Relaxed) > 0
+            && self.searching.load(Ordering::Relaxed) == 0
+        {
+            self.wake_one_idle();
+        }
+    }
+
     fn wake_one_idle(&self) {
         let waker = {
             let mut waiters = lock(&self.waiters);
@@ -432,13 +458,7 @@ impl<J> Search<'_, J> {
     pub fn found(self, job: J) -> J {
         let core = self.core;
         drop(self);
-        fence(Ordering::SeqCst);
-        if core.reserved() > 0
-            && core.idle_count.load(Ordering::Relaxed) > 0
-            && core.searching.load(Ordering::Relaxed) == 0
-        {
-            core.wake_one_idle();
-        }
+        core.pass_on();
         job
     }
 }
@@ -567,6 +587,7 @@ impl<J> Future for NextJob<'_, J> {
         let core = self.core;
         if let Some(job) = core.try_pop() {
             self.unregister();
+            core.pass_on();
             return Poll::Ready(Some(job));
         }
         if core.is_finished() {
@@ -586,6 +607,7 @@ impl<J> Future for NextJob<'_, J> {
         fence(Ordering::SeqCst);
         if let Some(job) = core.try_pop() {
             self.unregister();
+            core.pass_on();
             return Poll::Ready(Some(job));
         }
         if core.is_finished() {

@@ -232,3 +232,42 @@ fn submitter_trying_before_it_waits_strands_nothing() {
         assert_eq!(core.reserved(), 0);
     });
 }
+
+/// Two jobs, two idle workers: each job reaches a worker, even though each worker takes one
+/// job and then stays busy with it (it may be waiting for the other job). One worker starts as
+/// the searcher, gives up (its last look may miss the jobs) and goes through `next_job`; the
+/// other sleeps. Two ways to strand the second job, both fixed by `pass_on` in `next_job`:
+/// - both submits skip the wake-up (a worker searches), the searcher takes one job;
+/// - the first submit spends its wake-up on a worker that is re-registering (re-polled
+///   without a job for it), the second wakes that same worker again just before it takes
+///   the first job, and the other worker sleeps on.
+#[test]
+fn two_idle_workers_two_jobs_each_job_reaches_a_worker() {
+    loom::model(|| {
+        let core = Arc::new(Core::<u32>::new(2, 2));
+        let search = core.search().expect("nobody else searches");
+        let sleeper = {
+            let core = core.clone();
+            thread::spawn(move || block_on(core.next_job(1)))
+        };
+        let submitter = {
+            let core = core.clone();
+            thread::spawn(move || {
+                assert!(core.try_submit(1).is_ok());
+                assert!(core.try_submit(2).is_ok());
+            })
+        };
+        let mine = match core.try_pop() {
+            Some(job) => Some(search.found(job)),
+            None => {
+                drop(search);
+                block_on(core.next_job(0))
+            }
+        };
+        submitter.join().unwrap();
+        let theirs = sleeper.join().unwrap();
+        let mut got = [mine, theirs];
+        got.sort_unstable();
+        assert_eq!(got, [Some(1), Some(2)]);
+    });
+}
