@@ -175,11 +175,18 @@ impl GcraCell {
     /// nanoseconds until they are due. A queue reserves for its head this way so that
     /// nobody can take the head's tokens while it sleeps.
     pub fn reserve(&self, rate: &SharedRate, now: u64, n: u32) -> u64 {
-        let result: Result<u64, ()> = self.update(rate, now, |gcra, tat| {
+        self.reserve_counted(rate, now, n).0
+    }
+
+    /// [`reserve`](Self::reserve), also returning how many tokens it took: `n`, or the
+    /// capacity in force if that is smaller.
+    pub(crate) fn reserve_counted(&self, rate: &SharedRate, now: u64, n: u32) -> (u64, u32) {
+        let result: Result<(u64, u32), ()> = self.update(rate, now, |gcra, tat| {
             let new_tat = gcra.reserve(tat, now, n);
-            Ok((new_tat, gcra.due(new_tat).saturating_sub(now)))
+            let wait = gcra.due(new_tat).saturating_sub(now);
+            Ok((new_tat, (wait, n.min(gcra.capacity()))))
         });
-        result.unwrap_or(0)
+        result.unwrap_or((0, 0))
     }
 
     /// Nanoseconds until the cell is out of debt at `now`, or `None` if it is not in debt.
@@ -199,11 +206,18 @@ impl GcraCell {
     /// been made. Once due, the tokens are the waiter's: returning them then could
     /// double-count them against grants made since, so they count as used.
     pub fn refund_pending(&self, rate: &SharedRate, now: u64, n: u32) -> bool {
+        self.refund_reserved(rate, now, n.min(rate.current().capacity()))
+    }
+
+    /// [`refund_pending`](Self::refund_pending) of exactly the `n` tokens a reservation took
+    /// (as counted by [`reserve_counted`](Self::reserve_counted)), even if the capacity has
+    /// shrunk below `n` since: a rate change carries a debt over in tokens, unclamped.
+    pub(crate) fn refund_reserved(&self, rate: &SharedRate, now: u64, n: u32) -> bool {
         self.update(rate, now, |gcra, tat| {
             if gcra.due(tat) <= now {
                 return Err(false);
             }
-            let back = u64::from(n.min(gcra.capacity())) * gcra.interval_nanos();
+            let back = u64::from(n) * gcra.interval_nanos();
             Ok((tat.saturating_sub(back).max(now), true))
         })
         .unwrap_or_else(|refunded| refunded)

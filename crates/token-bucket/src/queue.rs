@@ -28,6 +28,9 @@ pub(crate) enum Progress {
 struct Entry {
     id: u64,
     tokens: u32,
+    /// Tokens reserved in the bucket for this entry (only the head holds any). Fewer than
+    /// `tokens` when it became the head while the capacity was below its request.
+    reserved: u32,
     waker: Option<Waker>,
 }
 
@@ -92,11 +95,14 @@ impl WaitQueue {
             }
         }
         if entries.queue.is_empty() {
-            let wait = bucket.reserve(now, tokens);
+            let (wait, reserved) = bucket.reserve(now, tokens);
             if wait == 0 {
                 return Ok((None, Progress::Granted));
             }
             let id = entries.push(tokens, waker);
+            if let Some(head) = entries.queue.front_mut() {
+                head.reserved = reserved;
+            }
             self.len.store(entries.queue.len(), Ordering::Release);
             return Ok((Some(id), Progress::Sleep(wait)));
         }
@@ -121,6 +127,13 @@ impl WaitQueue {
             return Progress::TooLarge;
         }
         if position == 0 {
+            let head = &mut entries.queue[0];
+            if head.reserved < head.tokens {
+                // It became the head while the capacity was below its request, which fits
+                // again: reserve the rest before it can be granted.
+                let (_, more) = bucket.reserve(now, head.tokens - head.reserved);
+                head.reserved += more;
+            }
             if let Some(wait) = bucket.debt_remaining(now) {
                 entries.queue[0].set_waker(waker);
                 return Progress::Sleep(wait);
@@ -146,7 +159,7 @@ impl WaitQueue {
             return;
         };
         if position == 0 {
-            bucket.refund_pending(now, entry.tokens);
+            bucket.refund_pending(now, entry.reserved);
             let next = self.hand_off(&mut entries, bucket, now);
             drop(entries);
             wake(next);
@@ -172,8 +185,10 @@ impl WaitQueue {
         self.len.store(entries.queue.len(), Ordering::Release);
         let tokens = entries.queue.front()?.tokens;
         entries.unreserved -= u64::from(tokens);
-        bucket.reserve(now, tokens);
-        entries.queue.front_mut()?.waker.take()
+        let (_, reserved) = bucket.reserve(now, tokens);
+        let head = entries.queue.front_mut()?;
+        head.reserved = reserved;
+        head.waker.take()
     }
 }
 
@@ -184,6 +199,7 @@ impl Entries {
         self.queue.push_back(Entry {
             id,
             tokens,
+            reserved: 0,
             waker: Some(waker.clone()),
         });
         id

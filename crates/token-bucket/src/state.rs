@@ -43,16 +43,19 @@ impl BucketState {
         self.cell.peek(&self.rate, now, n)
     }
 
-    pub(crate) fn reserve(&self, now: u64, n: u32) -> u64 {
-        self.cell.reserve(&self.rate, now, n)
+    /// Reserves `n` tokens (into debt): the wait until they are due, and how many it took
+    /// (fewer than `n` only if `n` exceeds the capacity in force).
+    pub(crate) fn reserve(&self, now: u64, n: u32) -> (u64, u32) {
+        self.cell.reserve_counted(&self.rate, now, n)
     }
 
     pub(crate) fn debt_remaining(&self, now: u64) -> Option<u64> {
         self.cell.debt_remaining(&self.rate, now)
     }
 
+    /// Gives back exactly the `n` tokens a pending reservation took (see `reserve`).
     pub(crate) fn refund_pending(&self, now: u64, n: u32) -> bool {
-        self.cell.refund_pending(&self.rate, now, n)
+        self.cell.refund_reserved(&self.rate, now, n)
     }
 
     /// Switches to `gcra` at `now`, carrying the balance over exactly.

@@ -4,7 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tidewater_token_bucket::{AcquireWithinError, TokenBucket, TokioClock, TryAcquireError};
+use tidewater_token_bucket::{
+    AcquireWithinError, Clock, ExceedsCapacity, TokenBucket, TokioClock, TryAcquireError,
+};
 use tokio::time::Instant;
 
 const SEC: Duration = Duration::from_secs(1);
@@ -313,4 +315,61 @@ async fn shrinking_the_capacity_below_a_waiting_request_fails_it_instead_of_hang
     assert_eq!((err.requested, err.capacity), (5, 2));
     small.await.unwrap().unwrap();
     assert_eq!(b.status().waiting, 0);
+}
+
+/// Spawns `b.acquire(n)` on the test's runtime.
+fn spawn_acquire<C: Clock>(
+    b: &TokenBucket<C>,
+    n: u32,
+) -> tokio::task::JoinHandle<Result<(), ExceedsCapacity>> {
+    let b = b.clone();
+    tokio::spawn(async move { b.acquire(n).await })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_head_failed_by_a_smaller_capacity_gives_back_its_whole_reservation() {
+    let b = bucket(5, 1, SEC, 0);
+    let big = spawn_acquire(&b, 5);
+    tokio::task::yield_now().await; // the head: 5 tokens reserved (in debt)
+    b.set_limits(2, 1, SEC).unwrap();
+    assert!(big.await.unwrap().is_err(), "5 no longer fit");
+    // As if it had never reserved: the bucket was empty, so it is full 2 s later.
+    tokio::time::sleep(SEC * 2).await;
+    assert_eq!(b.available(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiter_handed_the_head_while_too_large_never_gets_more_than_it_reserved() {
+    let clock = tidewater_token_bucket::ManualClock::new();
+    let b = TokenBucket::builder()
+        .capacity(5)
+        .refill(1, SEC)
+        .initial(0)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let first = tokio::spawn({
+        let b = b.clone();
+        async move {
+            b.acquire(1).await.unwrap();
+            // Granted while the capacity is 2: it handed the head to `big`. Restore 5 before
+            // `big` looks at its request again.
+            b.set_limits(5, 1, SEC).unwrap();
+        }
+    });
+    tokio::task::yield_now().await;
+    let big = spawn_acquire(&b, 5);
+    tokio::task::yield_now().await;
+    clock.advance(SEC); // `first`'s token is due, but it has not looked yet
+    b.set_limits(2, 1, SEC).unwrap(); // wakes `first`, then `big`
+    first.await.unwrap();
+    // One token went to `first` at 1 s; five more accrue by 6 s, not earlier.
+    for _ in 0..4 {
+        clock.advance(SEC);
+        tokio::time::sleep(SEC).await;
+        assert!(!big.is_finished(), "granted 5 tokens before they accrued");
+    }
+    clock.advance(SEC);
+    tokio::time::sleep(SEC).await;
+    big.await.unwrap().unwrap();
 }
