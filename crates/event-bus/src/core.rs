@@ -458,9 +458,12 @@ impl<T: Send + Sync + 'static> Core<T> {
             gate.release_all();
         }
         for a in mailboxes {
-            // Wildcard subscribers outlive one topic: they are only detached from it.
+            // Wildcard subscribers outlive one topic: they are only detached from it, and
+            // this topic's publishers waiting for one are woken to get their events back.
             if a.tag.is_none() {
                 a.mailbox.close();
+            } else {
+                a.mailbox.wake_publishers();
             }
         }
         self.ring.close();

@@ -308,6 +308,13 @@ impl<T> Mailbox<T> {
         wake_all(waiters);
     }
 
+    /// Wakes every waiting publisher so that each looks again: a topic feeding this wildcard
+    /// queue closed, and its publishers must get their events back.
+    pub(crate) fn wake_publishers(&self) {
+        let publishers = std::mem::take(&mut lock(&self.state).publishers);
+        wake_all(publishers);
+    }
+
     /// The subscriber is gone: drop what is queued and release waiting publishers.
     pub(crate) fn detach(&self) {
         self.alive.store(false, Ordering::Release);

@@ -519,3 +519,35 @@ async fn a_full_lossless_subscriber_stays_exact_when_publish_converts_it() {
     let m = sub.metrics();
     assert_eq!((m.delivered, m.dropped), (6, 2));
 }
+
+/// Closing a topic wakes its lossless publisher parked on a full wildcard `Block` subscriber
+/// (which outlives the topic), and hands the event back.
+#[test]
+fn closing_a_topic_wakes_its_publisher_waiting_for_a_wildcard_subscriber() {
+    struct Flag(std::sync::atomic::AtomicBool);
+    impl std::task::Wake for Flag {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let bus = EventBus::new();
+    let t = bus.topic::<u64>("orders.eu").unwrap();
+    let _wildcard = bus
+        .subscribe_pattern::<u64>("orders.*", opts(1, Overflow::Block))
+        .unwrap();
+    assert_eq!(t.publish(0), 1); // now full
+    let flag = std::sync::Arc::new(Flag(std::sync::atomic::AtomicBool::new(false)));
+    let waker = std::task::Waker::from(flag.clone());
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut publish = t.publish_async(1);
+    assert!(publish.poll_unpin(&mut cx).is_pending(), "waits for room");
+    t.close();
+    assert!(
+        flag.0.load(std::sync::atomic::Ordering::SeqCst),
+        "the parked publisher was not woken by the close"
+    );
+    match publish.poll_unpin(&mut cx) {
+        std::task::Poll::Ready(Err(e)) => assert_eq!(e.0, 1),
+        other => panic!("expected the event back, got {other:?}"),
+    }
+}
