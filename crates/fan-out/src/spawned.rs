@@ -3,7 +3,9 @@
 //! The driver keeps each task's `JoinHandle` only to abort it.
 
 use std::future::{Future, poll_fn};
-use std::pin::pin;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
@@ -60,8 +62,10 @@ async fn isolated<Fut, R, E>(fut: Fut) -> Outcome<R, E>
 where
     Fut: Future<Output = Result<R, E>>,
 {
-    let mut fut = pin!(fut);
-    poll_fn(|cx| poll_isolated(fut.as_mut(), cx)).await
+    let mut slot = pin!(Some(fut));
+    let outcome = poll_fn(|cx| poll_item(slot.as_mut(), cx)).await;
+    drop_item(slot);
+    outcome
 }
 
 /// [`isolated`] under a timeout. A separate function so that items without a timeout do
@@ -70,10 +74,39 @@ async fn isolated_with_timeout<Fut, R, E>(fut: Fut, limit: Duration) -> Outcome<
 where
     Fut: Future<Output = Result<R, E>>,
 {
-    match tokio::time::timeout(limit, isolated(fut)).await {
-        Ok(outcome) => outcome,
-        Err(_) => Err(ItemError::TimedOut(limit)),
+    let mut slot = pin!(Some(fut));
+    let mut timer = pin!(tokio::time::sleep(limit));
+    // Like `tokio::time::timeout`: the item first, then the timer. The item is not dropped
+    // with this future but by `drop_item`, so a panic in its destructor cannot kill the task
+    // before it reports (the driver would wait for it forever).
+    let outcome = poll_fn(|cx| match poll_item(slot.as_mut(), cx) {
+        Poll::Ready(outcome) => Poll::Ready(outcome),
+        Poll::Pending => match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(ItemError::TimedOut(limit))),
+            Poll::Pending => Poll::Pending,
+        },
+    })
+    .await;
+    drop_item(slot);
+    outcome
+}
+
+fn poll_item<Fut, R, E>(slot: Pin<&mut Option<Fut>>, cx: &mut Context<'_>) -> Poll<Outcome<R, E>>
+where
+    Fut: Future<Output = Result<R, E>>,
+{
+    match slot.as_pin_mut() {
+        Some(fut) => poll_isolated(fut, cx),
+        // Never polled again once it finished: the caller stops at `Ready`.
+        None => Poll::Pending,
     }
+}
+
+/// Drops the item where it lies. A destructor that panics must not take the task down
+/// before it reports; the item already has its outcome, so the panic is dropped here on
+/// purpose (as in the in-task engine).
+fn drop_item<Fut>(mut slot: Pin<&mut Option<Fut>>) {
+    let _ = catch_unwind(AssertUnwindSafe(|| slot.set(None)));
 }
 
 impl<Fut, R, E> Engine<Fut, R, E> for SpawnedEngine<R, E>

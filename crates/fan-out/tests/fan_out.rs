@@ -256,6 +256,53 @@ async fn a_panic_while_creating_the_future_is_an_item_error() {
     assert_eq!(err.completed, vec![(0, 0), (2, 2)]);
 }
 
+/// Held by an item future: panics if the future is dropped before it finished.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("item destructor exploded");
+        }
+    }
+}
+
+/// A panic in the destructor of an item dropped by its timeout never hangs the run, in
+/// either mode: the item is reported as timed out. Spawned, the task used to panic before it
+/// reported, so the driver waited for it forever. The outer timeout only turns such a hang
+/// into a failure: on paused time it fires at once when nothing else can move.
+#[tokio::test(start_paused = true)]
+async fn a_panic_while_dropping_an_item_never_hangs_the_run() {
+    let job = |i: u32| async move {
+        let armed = PanicsOnDrop;
+        sleep(ms(u64::from(i) * 10)).await;
+        std::mem::forget(armed);
+        Ok::<_, ()>(i)
+    };
+    let fan = FanOut::new(limit(2))
+        .error_policy(ErrorPolicy::CollectAll)
+        .item_timeout(ms(15));
+    for spawned in [false, true] {
+        let run = async {
+            if spawned {
+                fan.clone().spawned().run(0..3u32, job).await
+            } else {
+                fan.run(0..3u32, job).await
+            }
+        };
+        let err = tokio::time::timeout(Duration::from_secs(3600), run)
+            .await
+            .unwrap_or_else(|_| panic!("the run hung (spawned: {spawned})"))
+            .unwrap_err();
+        assert_eq!(err.completed, vec![(0, 0), (1, 1)], "spawned: {spawned}");
+        assert!(
+            matches!(&err.failures[..], [(2, ItemError::TimedOut(_))]),
+            "spawned: {spawned}: {:?}",
+            err.failures
+        );
+    }
+}
+
 /// Samples the number of running items at half-millisecond offsets, between completions
 /// (durations are whole milliseconds): while inputs remain it must equal the limit.
 async fn check_limit_is_reached(spawned: bool) {
