@@ -209,6 +209,16 @@ impl GcraCell {
         self.refund_reserved(rate, now, n.min(rate.current().capacity()))
     }
 
+    /// Undoes a reservation of `n` tokens made at this same `now`, at once (so no grant can
+    /// have been counted against its tokens becoming due).
+    pub(crate) fn unreserve(&self, rate: &SharedRate, now: u64, n: u32) {
+        let undone: Result<(), ()> = self.update(rate, now, |gcra, tat| {
+            let back = u64::from(n) * gcra.interval_nanos();
+            Ok((tat.saturating_sub(back).max(now), ()))
+        });
+        debug_assert!(undone.is_ok());
+    }
+
     /// [`refund_pending`](Self::refund_pending) of exactly the `n` tokens a reservation took
     /// (as counted by [`reserve_counted`](Self::reserve_counted)), even if the capacity has
     /// shrunk below `n` since: a rate change carries a debt over in tokens, unclamped.

@@ -174,3 +174,30 @@ fn loom_rate_change_keeps_the_balance() {
         assert_eq!(b.interval(), SEC / 2);
     });
 }
+
+/// Invariant: a request is never granted more tokens than the bucket holds, even when the
+/// capacity shrinks below it between its capacity check and its reservation (a reservation
+/// takes at most the capacity in force). Three tokens are there and time stands still, so a
+/// request for five must never be granted.
+#[test]
+fn loom_capacity_shrink_never_lets_a_request_through_on_a_clamped_reservation() {
+    loom::model(|| {
+        let (b, _clock) = bucket(5, 3);
+        let shrinker = {
+            let b = b.clone();
+            thread::spawn(move || b.set_limits(2, 1, SEC).expect("valid limits"))
+        };
+        let (_flag, waker) = flag();
+        let mut waiter = Waiter::new(b.shared(), 5, None);
+        let step = waiter.poll(&waker);
+        assert_ne!(step, Step::Queue(Progress::Granted), "5 granted out of 3");
+        drop(waiter);
+        shrinker.join().expect("no panic");
+        assert_eq!(
+            b.available(),
+            2,
+            "the 3 tokens, clamped to the new capacity"
+        );
+        assert_eq!(b.status().waiting, 0);
+    });
+}

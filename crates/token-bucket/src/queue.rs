@@ -96,6 +96,11 @@ impl WaitQueue {
         }
         if entries.queue.is_empty() {
             let (wait, reserved) = bucket.reserve(now, tokens);
+            if reserved < tokens {
+                // The capacity shrank below the request since the caller checked it.
+                bucket.unreserve(now, reserved);
+                return Ok((None, Progress::TooLarge));
+            }
             if wait == 0 {
                 return Ok((None, Progress::Granted));
             }
@@ -185,7 +190,13 @@ impl WaitQueue {
         self.len.store(entries.queue.len(), Ordering::Release);
         let tokens = entries.queue.front()?.tokens;
         entries.unreserved -= u64::from(tokens);
-        let (_, reserved) = bucket.reserve(now, tokens);
+        let (_, mut reserved) = bucket.reserve(now, tokens);
+        if reserved < tokens {
+            // Its request exceeds the capacity now: hold nothing for it. Woken, it fails
+            // with `TooLarge`, or reserves in full if the capacity has grown back by then.
+            bucket.unreserve(now, reserved);
+            reserved = 0;
+        }
         let head = entries.queue.front_mut()?;
         head.reserved = reserved;
         head.waker.take()

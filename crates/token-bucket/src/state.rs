@@ -53,6 +53,11 @@ impl BucketState {
         self.cell.debt_remaining(&self.rate, now)
     }
 
+    /// Takes back, at once, a reservation of `n` tokens just made at `now`.
+    pub(crate) fn unreserve(&self, now: u64, n: u32) {
+        self.cell.unreserve(&self.rate, now, n);
+    }
+
     /// Gives back exactly the `n` tokens a pending reservation took (see `reserve`).
     pub(crate) fn refund_pending(&self, now: u64, n: u32) -> bool {
         self.cell.refund_reserved(&self.rate, now, n)

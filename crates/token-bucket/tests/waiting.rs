@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tidewater_token_bucket::{
-    AcquireWithinError, Clock, ExceedsCapacity, TokenBucket, TokioClock, TryAcquireError,
+    AcquireWithinError, Clock, ExceedsCapacity, ManualClock, TokenBucket, TokioClock,
+    TryAcquireError,
 };
 use tokio::time::Instant;
 
@@ -317,6 +318,19 @@ async fn shrinking_the_capacity_below_a_waiting_request_fails_it_instead_of_hang
     assert_eq!(b.status().waiting, 0);
 }
 
+/// An empty bucket of `capacity`, one token per second, on a manual clock.
+fn empty_manual_bucket(capacity: u32) -> (TokenBucket<ManualClock>, ManualClock) {
+    let clock = ManualClock::new();
+    let b = TokenBucket::builder()
+        .capacity(capacity)
+        .refill(1, SEC)
+        .initial(0)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    (b, clock)
+}
+
 /// Spawns `b.acquire(n)` on the test's runtime.
 fn spawn_acquire<C: Clock>(
     b: &TokenBucket<C>,
@@ -340,14 +354,7 @@ async fn a_head_failed_by_a_smaller_capacity_gives_back_its_whole_reservation() 
 
 #[tokio::test(start_paused = true)]
 async fn a_waiter_handed_the_head_while_too_large_never_gets_more_than_it_reserved() {
-    let clock = tidewater_token_bucket::ManualClock::new();
-    let b = TokenBucket::builder()
-        .capacity(5)
-        .refill(1, SEC)
-        .initial(0)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let (b, clock) = empty_manual_bucket(5);
     let first = tokio::spawn({
         let b = b.clone();
         async move {
@@ -372,4 +379,18 @@ async fn a_waiter_handed_the_head_while_too_large_never_gets_more_than_it_reserv
     clock.advance(SEC);
     tokio::time::sleep(SEC).await;
     big.await.unwrap().unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiter_handed_the_head_while_too_large_holds_nothing_when_it_fails() {
+    let (b, clock) = empty_manual_bucket(5);
+    let first = spawn_acquire(&b, 1);
+    tokio::task::yield_now().await;
+    let big = spawn_acquire(&b, 5);
+    tokio::task::yield_now().await;
+    clock.advance(SEC * 3); // `first`'s token is due, and two more are there
+    b.set_limits(2, 1, SEC).unwrap(); // wakes `first` (it hands the head on), then `big`
+    first.await.unwrap().unwrap();
+    assert!(big.await.unwrap().is_err(), "5 no longer fit");
+    assert_eq!(b.available(), 2, "the two tokens left are still there");
 }
