@@ -173,10 +173,13 @@ impl<T> Mailbox<T> {
         self.consumed.0.store(n, Ordering::Release);
     }
 
-    /// How many received events justify waking a waiting lossless publisher before the batch
-    /// is used up (waking it for every single free slot would ping-pong).
+    /// How many received events justify waking a waiting lossless publisher: one. A larger
+    /// step saves wake-ups while the publisher outruns the subscriber, but a subscriber that
+    /// receives an event and then waits for that publisher would leave it asleep with room
+    /// free (a deadlock the user could not see coming).
+    #[allow(clippy::unused_self)]
     pub(crate) fn release_step(&self) -> usize {
-        (self.capacity / 4).max(1)
+        1
     }
 
     /// Wakes waiting lossless publishers, if any: the subscriber freed room.

@@ -365,3 +365,50 @@ fn wildcard_reservation_is_given_back_when_the_publish_waits() {
         assert_eq!(wildcard.metrics().dropped + direct.metrics().dropped, 0);
     });
 }
+
+/// A lossless publisher that waits on a full subscriber is woken by the first slot that
+/// subscriber frees, so a subscriber that receives one event and then waits for its publisher
+/// (request/response over the bus) cannot deadlock it with room free. Capacity 8, so waking
+/// only once a quarter is free (two slots) would be a different, deadlocking policy.
+#[test]
+fn a_waiting_publisher_wakes_at_the_first_free_slot() {
+    loom::model(|| {
+        let t = topic(8);
+        let mut sub = t.subscribe_with(opts(8, Overflow::Block)).unwrap();
+        for i in 0..8 {
+            assert_eq!(t.publish(i), 1);
+        }
+        assert_eq!(*sub.try_recv().unwrap(), 0);
+        assert_eq!(t.publish(8), 1, "the freed slot takes one more");
+        let publisher = thread::spawn(move || {
+            t.blocking_publish(9).unwrap();
+        });
+        assert_eq!(*sub.blocking_recv().unwrap(), 1);
+        // No more receives: the publisher must finish on the one slot just freed.
+        publisher.join().unwrap();
+    });
+}
+
+/// The same for a queued (filtered) `Block` subscriber, whose receives free room in its
+/// queue rather than at a ring gate.
+#[test]
+fn a_waiting_publisher_wakes_at_the_first_free_queue_slot() {
+    loom::model(|| {
+        let t = topic(8);
+        let mut sub = t
+            .subscribe_filtered_with(opts(8, Overflow::Block), |_| true)
+            .unwrap();
+        for i in 0..8 {
+            assert_eq!(t.publish(i), 1);
+        }
+        assert_eq!(*sub.try_recv().unwrap(), 0);
+        assert_eq!(*sub.try_recv().unwrap(), 1);
+        assert_eq!(t.publish(8), 1);
+        assert_eq!(t.publish(9), 1);
+        let publisher = thread::spawn(move || {
+            t.blocking_publish(10).unwrap();
+        });
+        assert_eq!(*sub.blocking_recv().unwrap(), 2);
+        publisher.join().unwrap();
+    });
+}
