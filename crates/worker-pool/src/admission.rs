@@ -19,10 +19,10 @@
 //!   waiter (FIFO among waiters; `try_submit` can still take a slot nobody waits for).
 //!
 //! A wake-up goes to one idle worker, and a submit skips it while a worker searches, so a
-//! worker that takes a job after searching or after registering as idle passes the wake-up
-//! on when more jobs wait (`Core::pass_on`): otherwise two submits could wake one worker
-//! (re-registering, about to take a job anyway) twice and leave a job queued next to a
-//! sleeping worker.
+//! worker that takes a job right after searching, or whose fresh idle entry a submit took
+//! while it was about to take a job anyway, passes the wake-up on when more jobs wait
+//! (`Core::pass_on`): otherwise two submits could both miss a sleeping worker (skipped, or
+//! both spent on one re-registering worker) and leave a job queued next to it.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -266,12 +266,17 @@ impl<J> Core<J> {
     }
 
     /// Called by a worker that just took a job (after it stopped searching and unregistered
-    /// as idle): if more jobs are admitted and nobody searches, wakes a sleeping worker for
-    /// them. A submit's wake-up can miss the sleepers in two ways, and this hands it on:
-    /// - the submit skipped it because this worker was searching;
-    /// - the submit spent it on this worker while it was re-registering (woken by an earlier
-    ///   submit, or spuriously) and about to take a job anyway, so a second submit woke this
-    ///   busy worker again instead of a sleeping one.
+    /// as idle) where a submit's wake-up may have missed the sleepers: if more jobs are
+    /// admitted and nobody searches, wakes a sleeping worker for them. Two such cases:
+    /// - the submit skipped it because this worker was searching (the worker's first
+    ///   `next_job` poll after the search gave up, and `Search::found`);
+    /// - the submit spent it on this worker: it took the entry this worker had just
+    ///   registered (re-polled without a job for it, or woken by an earlier submit whose job
+    ///   another worker took), while this worker was about to take a job anyway.
+    ///
+    /// Not on every job taken in `next_job`: a worker woken for a job and taking one spent
+    /// nothing meant for another, and waking a second worker there would cost a wake-up per
+    /// job in a burst.
     ///
     /// Dekker pattern with a worker going to sleep (registers, fences, re-checks the queue)
     /// and with submitters (push, fence, read `idle_count`).
@@ -356,10 +361,13 @@ impl<J> Core<J> {
         }
     }
 
-    fn unregister_idle(&self, worker: usize) {
+    /// Removes `worker`'s idle entry; `false` if a wake-up had already taken it.
+    fn unregister_idle(&self, worker: usize) -> bool {
         let mut waiters = lock(&self.waiters);
+        let before = waiters.idle.len();
         waiters.idle.retain(|(id, _)| *id != worker);
         self.idle_count.store(waiters.idle.len(), Ordering::Relaxed);
+        waiters.idle.len() != before
     }
 
     /// Stops intake: later submits are refused, waiting submitters are refused, idle workers
@@ -585,9 +593,17 @@ impl<J> Future for NextJob<'_, J> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<J>> {
         let core = self.core;
+        // A first poll comes straight from a search that gave up (or from the loop that lost
+        // the search to another worker): submits may have skipped waking anyone for jobs
+        // this worker will not take. On a later poll this worker was woken for a job, or
+        // polled for nothing; either way it spends no wake-up meant for another job, unless
+        // a submit takes the entry it registers below.
+        let first_poll = !self.registered;
         if let Some(job) = core.try_pop() {
             self.unregister();
-            core.pass_on();
+            if first_poll {
+                core.pass_on();
+            }
             return Poll::Ready(Some(job));
         }
         if core.is_finished() {
@@ -606,8 +622,12 @@ impl<J> Future for NextJob<'_, J> {
         self.registered = true;
         fence(Ordering::SeqCst);
         if let Some(job) = core.try_pop() {
-            self.unregister();
-            core.pass_on();
+            // A submit that took the entry just registered spent its wake-up on this worker,
+            // which was about to take a job anyway: pass it on.
+            let woken = !self.unregister();
+            if first_poll || woken {
+                core.pass_on();
+            }
             return Poll::Ready(Some(job));
         }
         if core.is_finished() {
@@ -619,10 +639,9 @@ impl<J> Future for NextJob<'_, J> {
 }
 
 impl<J> NextJob<'_, J> {
-    fn unregister(&mut self) {
-        if std::mem::take(&mut self.registered) {
-            self.core.unregister_idle(self.worker);
-        }
+    /// `false` if this worker was registered and a wake-up took its entry.
+    fn unregister(&mut self) -> bool {
+        !std::mem::take(&mut self.registered) || self.core.unregister_idle(self.worker)
     }
 }
 
