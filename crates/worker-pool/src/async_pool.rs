@@ -291,6 +291,7 @@ where
 {
     let task = Arc::new(AsyncTask::new(job));
     let handle = JobHandle::new(task.clone());
+    shared.stats.accepted();
     permit.push(Queued {
         job: AsyncJob::new(task),
         at: shared.stats.clock().stamp(),

@@ -212,6 +212,7 @@ impl BlockingPool {
     {
         let cell = Arc::new(JobCell::new(Some(job)));
         let handle = JobHandle::new(cell.clone());
+        self.shared().stats.accepted();
         permit.push(Queued {
             job: BlockingJob { cell, ran: false },
             at: self.shared().stats.clock().stamp(),

@@ -106,9 +106,10 @@ struct WorkerStats {
 
 /// Only the owning worker writes its counters, so a load and a store replace a locked add.
 fn bump(counter: &AtomicU64, by: u64) {
+    // Release: a report that reads a job's end has also seen it accepted (see `report`).
     counter.store(
         counter.load(Ordering::Relaxed).wrapping_add(by),
-        Ordering::Relaxed,
+        Ordering::Release,
     );
 }
 
@@ -116,6 +117,10 @@ pub(crate) struct Stats {
     clock: Clock,
     workers: Box<[CachePadded<WorkerStats>]>,
     rejected: CachePadded<AtomicU64>,
+    /// Jobs admitted into the queue, counted before they become visible to a worker: the
+    /// report's ground truth, so a job a worker holds but has not yet marked started is
+    /// still counted (as abandoned) by a report taken at that moment.
+    accepted: CachePadded<AtomicU64>,
     /// Cancelled straight out of the queue by the shutdown deadline, never seen by a worker.
     cancelled_in_queue: AtomicU64,
 }
@@ -126,6 +131,7 @@ impl Stats {
             clock: Clock::new(),
             workers: (0..workers).map(|_| CachePadded::default()).collect(),
             rejected: CachePadded::default(),
+            accepted: CachePadded::default(),
             cancelled_in_queue: AtomicU64::new(0),
         }
     }
@@ -162,6 +168,11 @@ impl Stats {
         stats.busy.store(false, Ordering::Release);
     }
 
+    /// A job is about to be pushed into its reserved slot.
+    pub(crate) fn accepted(&self) {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn rejected(&self) {
         self.rejected.fetch_add(1, Ordering::Relaxed);
     }
@@ -195,8 +206,9 @@ impl Stats {
         m
     }
 
-    /// The report once intake is closed and the queue is empty (so `started` no longer moves:
-    /// any started job not yet counted as ended is still running).
+    /// The report once intake is closed. Every accepted job is in exactly one of completed,
+    /// panicked, cancelled or abandoned (still running, or held by a worker that has not yet
+    /// marked it started, when the report is taken).
     pub(crate) fn report(&self, drained_in_time: bool) -> PoolReport {
         let mut report = PoolReport {
             rejected: self.rejected.load(Ordering::Relaxed),
@@ -204,10 +216,8 @@ impl Stats {
             drained_in_time,
             ..PoolReport::default()
         };
-        let mut started = 0;
-        let mut ended = 0;
+        let mut ended = report.cancelled;
         for stats in &*self.workers {
-            started += stats.started.load(Ordering::Acquire);
             let completed = stats.completed.load(Ordering::Acquire);
             let panicked = stats.panicked.load(Ordering::Acquire);
             let cancelled = stats.cancelled.load(Ordering::Acquire);
@@ -216,7 +226,49 @@ impl Stats {
             report.cancelled += cancelled;
             ended += completed + panicked + cancelled;
         }
-        report.abandoned = started.saturating_sub(ended);
+        // Read after the ends: each end read above was published (Release) after its job
+        // was counted accepted, so `accepted >= ended` here.
+        let accepted = self.accepted.load(Ordering::Acquire);
+        report.abandoned = accepted.saturating_sub(ended);
         report
+    }
+}
+
+#[cfg(all(test, not(tidewater_loom)))]
+mod tests {
+    use super::*;
+
+    /// A report taken while a worker holds a job it has not yet marked started (popped, a few
+    /// instructions before `started`) still counts that job: as abandoned, not nowhere.
+    #[test]
+    fn a_job_held_but_not_yet_started_is_in_the_report() {
+        let stats = Stats::new(1);
+        stats.accepted();
+        stats.started(0, stats.clock().stamp());
+        stats.finished(0, Outcome::Completed);
+        stats.accepted(); // popped by a worker that has not reached `started` yet
+        let report = stats.report(false);
+        assert_eq!((report.completed, report.abandoned), (1, 1));
+        assert_eq!(report.accepted(), 2, "every accepted job is in the report");
+    }
+
+    /// Queued jobs cancelled by the deadline and jobs still running are each counted once.
+    #[test]
+    fn cancelled_in_queue_and_running_jobs_add_up() {
+        let stats = Stats::new(2);
+        for _ in 0..4 {
+            stats.accepted();
+        }
+        stats.started(0, stats.clock().stamp()); // still running
+        stats.started(1, stats.clock().stamp());
+        stats.finished(1, Outcome::Panicked);
+        stats.cancelled_in_queue();
+        stats.cancelled_in_queue();
+        let report = stats.report(false);
+        assert_eq!(
+            (report.panicked, report.cancelled, report.abandoned),
+            (1, 2, 1)
+        );
+        assert_eq!(report.accepted(), 4);
     }
 }
