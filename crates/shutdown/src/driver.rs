@@ -33,6 +33,12 @@ fn far_future(from: Instant) -> Instant {
     from + Duration::from_secs(100 * 365 * 24 * 3600)
 }
 
+/// `from + after`, or [`far_future`] when that overflows (a `Duration::MAX` setting): the
+/// driver must never panic, or `wait()` would never get its report.
+fn later(from: Instant, after: Duration) -> Instant {
+    from.checked_add(after).unwrap_or_else(|| far_future(from))
+}
+
 impl Run<'_> {
     fn enter(&mut self, phase: Phase) {
         if self.inner.shared.core.advance(phase).is_ok() {
@@ -56,7 +62,10 @@ impl Run<'_> {
             guards: self.inner.shared.core.live_guards(),
             running,
         };
-        (self.inner.shared.config.progress)(&progress);
+        // The hook is the user's: if it panics, that line is lost, not the shutdown (a
+        // panicking driver never sends the report, and `wait()` would wait for ever).
+        let hook = &self.inner.shared.config.progress;
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&progress)));
     }
 
     /// Wait for `work` until the deadline (or `bound`), logging progress; a forced shutdown
@@ -71,7 +80,7 @@ impl Run<'_> {
         tokio::pin!(work);
         let period = self.inner.shared.config.progress_interval;
         let start = Instant::now();
-        let mut next_log = period.map_or_else(|| far_future(start), |p| start + p);
+        let mut next_log = period.map_or_else(|| far_future(start), |p| later(start, p));
         loop {
             tokio::select! {
                 biased;
@@ -80,7 +89,7 @@ impl Run<'_> {
                 () = sleep_until(bound) => return End::Deadline,
                 () = sleep_until(next_log) => {
                     self.progress(phase);
-                    next_log = period.map_or_else(|| far_future(start), |p| next_log + p);
+                    next_log = period.map_or_else(|| far_future(start), |p| later(next_log, p));
                 }
             }
         }
@@ -121,9 +130,7 @@ pub(crate) async fn drive(inner: Arc<Inner>) -> ShutdownReport {
     let shared = Arc::clone(&inner.shared);
     shared.wait_triggered().await;
     let started = shared.triggered_at().unwrap_or_else(Instant::now);
-    let deadline = started
-        .checked_add(shared.config.grace)
-        .unwrap_or_else(|| far_future(started));
+    let deadline = later(started, shared.config.grace);
     let mut run = Run {
         inner: &inner,
         started,
@@ -155,14 +162,25 @@ pub(crate) async fn drive(inner: Arc<Inner>) -> ShutdownReport {
     let forced = end == End::Forced || shared.core.is_forced();
     if end != End::Done {
         run.enter(Phase::Aborting);
-        for scope in inner.scopes() {
-            scope.abort_all();
+        // Until none is left: a task of a scope not aborted yet may create a child scope (and
+        // spawn into it) meanwhile, after the list was read. Ends, since a scope can only be
+        // created inside an open one and every abort closes one.
+        loop {
+            let open: Vec<_> = inner
+                .scopes()
+                .into_iter()
+                .filter(|scope| !scope.is_aborted())
+                .collect();
+            if open.is_empty() {
+                break;
+            }
+            open.iter().for_each(|scope| scope.abort_all());
         }
-        let bound = Instant::now() + shared.config.abort_timeout;
+        let bound = later(Instant::now(), shared.config.abort_timeout);
         run.run_hooks(Phase::Aborting, bound, false).await;
     }
     run.enter(Phase::Done);
-    let bound = Instant::now() + shared.config.abort_timeout;
+    let bound = later(Instant::now(), shared.config.abort_timeout);
     run.run_hooks(Phase::Done, bound.max(deadline), false).await;
 
     let mut tasks = Vec::new();

@@ -111,6 +111,11 @@ impl ScopeShared {
         &self.token
     }
 
+    /// [`abort_all`](Self::abort_all) (or [`abort_silently`](Self::abort_silently)) has begun.
+    pub(crate) fn is_aborted(&self) -> bool {
+        self.aborted.load(Ordering::Acquire)
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }

@@ -739,3 +739,111 @@ fn a_task_aborted_before_its_first_poll_is_named_and_never_runs() {
     );
     assert_eq!(shutdown.root().running(), 0);
 }
+
+/// Settings at the top of their range never panic the phase driver: a panicking driver never
+/// sends the report, so `wait()` would hang for ever.
+#[tokio::test(start_paused = true)]
+async fn the_largest_durations_never_panic_the_driver_or_hang_wait() {
+    for (abort_timeout, progress) in [
+        (Duration::MAX, None),
+        (Duration::from_secs(1), Some(Duration::MAX)),
+        (Duration::MAX, Some(Duration::MAX)),
+    ] {
+        let shutdown = Shutdown::builder()
+            .grace(Duration::from_secs(5))
+            .abort_timeout(abort_timeout)
+            .progress_interval(progress)
+            .on_progress(|_| {})
+            .signals(Signals::none())
+            .build()
+            .unwrap();
+        shutdown
+            .spawn("stubborn", |_signal| std::future::pending::<()>())
+            .unwrap();
+        shutdown.trigger(Reason::requested("test"));
+        let report = tokio::time::timeout(Duration::from_secs(3600), shutdown.wait())
+            .await
+            .unwrap_or_else(|_| panic!("wait() hung ({abort_timeout:?}, {progress:?})"));
+        assert_eq!(report.task("stubborn").unwrap().outcome, Outcome::Aborted);
+    }
+}
+
+/// A scope created (and given a task) by a task of a scope the abort has not reached yet is
+/// aborted too: the abort does not stop at the list of scopes it started from. Made
+/// deterministic with a waker that runs inside the abort: cancelling the root's token wakes
+/// a waiter on a child scope's signal before that child is aborted, which is when a task on
+/// another worker could do the same.
+#[tokio::test(start_paused = true)]
+async fn a_scope_born_during_the_abort_is_aborted_too() {
+    use std::task::{Context, Wake, Waker};
+
+    struct Spawner(Mutex<Option<tidewater_shutdown::Scope>>);
+    impl Wake for Spawner {
+        fn wake(self: Arc<Self>) {
+            if let Some(parent) = self.0.lock().unwrap().take() {
+                let late = parent.scope("late").expect("the parent is still open");
+                late.spawn("late-task", |_signal| std::future::pending::<()>())
+                    .expect("the new scope is open");
+            }
+        }
+    }
+
+    let shutdown = quiet(Duration::from_secs(5));
+    let child = shutdown.scope("child").unwrap();
+    child
+        .spawn("stubborn", |_signal| std::future::pending::<()>())
+        .unwrap();
+    let spawner = Arc::new(Spawner(Mutex::new(Some(child.clone()))));
+    let waker = Waker::from(Arc::clone(&spawner));
+    let signal = child.signal();
+    let mut cancelled = Box::pin(signal.cancelled());
+    assert!(
+        cancelled
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending()
+    );
+    // A guard past the deadline: the shutdown goes from Draining straight to Aborting, with
+    // every scope still open.
+    let _guard = shutdown.guard("stuck").unwrap();
+    shutdown.trigger(Reason::requested("test"));
+    let report = shutdown.wait().await;
+    assert!(spawner.0.lock().unwrap().is_none(), "the waker ran");
+    assert_eq!(report.task("stubborn").unwrap().outcome, Outcome::Aborted);
+    let late = report
+        .task("late-task")
+        .expect("a task of a scope born during the abort is in the report");
+    assert_eq!(late.outcome, Outcome::Aborted);
+    assert_eq!(late.scope, "root/child/late");
+}
+
+/// A progress hook that panics loses its line, not the shutdown: the driver goes on, so
+/// `wait()` still returns the report (a panicking driver would leave it waiting for ever).
+#[tokio::test(start_paused = true)]
+async fn a_panicking_progress_hook_never_hangs_wait() {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    let shutdown = Shutdown::builder()
+        .grace(Duration::from_secs(5))
+        .progress_interval(Some(Duration::from_secs(1)))
+        .on_progress(move |_| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            panic!("progress hook bug");
+        })
+        .signals(Signals::none())
+        .build()
+        .unwrap();
+    shutdown
+        .spawn("stubborn", |_signal| std::future::pending::<()>())
+        .unwrap();
+    shutdown.trigger(Reason::requested("test"));
+    let report = tokio::time::timeout(Duration::from_secs(3600), shutdown.wait())
+        .await
+        .expect("wait() must not hang when the progress hook panics");
+    assert_eq!(report.task("stubborn").unwrap().outcome, Outcome::Aborted);
+    assert!(report.deadline_hit);
+    assert!(
+        calls.load(std::sync::atomic::Ordering::SeqCst) >= 2,
+        "the hook keeps being called"
+    );
+}
