@@ -118,6 +118,17 @@ impl Shared {
         wait_for(&self.triggered, || self.core.is_triggered()).await;
     }
 
+    /// Wait for the trigger or for `gone()` (checked again after each
+    /// [`wake_trigger_waiters`](Self::wake_trigger_waiters)).
+    pub(crate) async fn wait_triggered_or(&self, gone: impl Fn() -> bool) {
+        wait_for(&self.triggered, || self.core.is_triggered() || gone()).await;
+    }
+
+    /// Wake every trigger waiter to look again (they re-check; nothing is triggered).
+    pub(crate) fn wake_trigger_waiters(&self) {
+        self.triggered.notify_waiters();
+    }
+
     pub(crate) async fn wait_forced(&self) {
         wait_for(&self.forced, || self.core.is_forced()).await;
     }

@@ -56,6 +56,8 @@ impl Drop for Inner {
         for scope in self.scopes() {
             scope.abort_silently();
         }
+        // A driver still waiting for the trigger sees the coordinator gone and ends.
+        self.shared.wake_trigger_waiters();
     }
 }
 
@@ -305,8 +307,20 @@ impl Shutdown {
     pub async fn wait(&self) -> ShutdownReport {
         let inner = &self.root.inner;
         if !inner.driver_started.swap(true, Ordering::AcqRel) {
-            let driving = Arc::clone(inner);
+            // Until the trigger the driver holds the coordinator weakly: a `wait()` dropped
+            // before it (one that lost a `select!`) must not keep it alive, or dropping the
+            // last handle would no longer abort the running tasks. Once triggered, the
+            // shutdown goes on whatever becomes of the handles.
+            let held = inner.shared.core.is_triggered().then(|| Arc::clone(inner));
+            let coordinator = Arc::downgrade(inner);
+            let shared = Arc::clone(&inner.shared);
             tokio::spawn(async move {
+                shared
+                    .wait_triggered_or(|| coordinator.strong_count() == 0)
+                    .await;
+                let Some(driving) = held.or_else(|| coordinator.upgrade()) else {
+                    return; // every handle is gone: its drop aborted the tasks
+                };
                 let report = drive(Arc::clone(&driving)).await;
                 driving.report.send_replace(Some(report));
             });

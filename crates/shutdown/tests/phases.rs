@@ -847,3 +847,26 @@ async fn a_panicking_progress_hook_never_hangs_wait() {
         "the hook keeps being called"
     );
 }
+
+/// A `wait()` dropped before the trigger (it lost a `select!`, say) leaves its driver task
+/// behind; that task must not keep the coordinator alive, or dropping the last handle would
+/// no longer abort the running tasks.
+#[tokio::test(start_paused = true)]
+async fn dropping_the_last_handle_aborts_tasks_after_an_abandoned_wait() {
+    let shutdown = quiet(Duration::from_secs(10));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    shutdown
+        .spawn("holder", move |_s| async move {
+            let _tx = tx; // dropped when the task is aborted
+            std::future::pending::<()>().await;
+        })
+        .unwrap();
+    let waited = tokio::time::timeout(Duration::from_secs(1), shutdown.wait()).await;
+    assert!(waited.is_err(), "not triggered");
+    drop(shutdown);
+    let dropped = tokio::time::timeout(Duration::from_secs(3600), rx).await;
+    assert!(
+        matches!(dropped, Ok(Err(_))),
+        "the task was aborted when the last handle went"
+    );
+}
