@@ -59,20 +59,30 @@ impl Signals {
     }
 }
 
+/// Hand `line` to the notice hook. The hook is the user's: if it panics, that notice is lost,
+/// not the listener (whose next signal must still escalate) nor the third signal's exit.
+fn notice(shared: &Shared, line: &str) {
+    let hook = &shared.config.notice;
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(line)));
+}
+
 /// What one more signal does, given how far the shutdown got.
 pub(crate) fn on_signal(shared: &Shared, kind: SignalKind) {
     if shared.trigger(Reason::Signal(kind)) {
-        (shared.config.notice)(&format!(
-            "received {kind}: shutting down gracefully (send it again to skip to abort)"
-        ));
+        notice(
+            shared,
+            &format!("received {kind}: shutting down gracefully (send it again to skip to abort)"),
+        );
     } else if shared.force() {
-        (shared.config.notice)(&format!(
-            "received {kind} again: aborting remaining tasks (once more exits at once)"
-        ));
+        notice(
+            shared,
+            &format!("received {kind} again: aborting remaining tasks (once more exits at once)"),
+        );
     } else {
-        (shared.config.notice)(&format!(
-            "received {kind} a third time: exiting with code {FORCED_EXIT_CODE}"
-        ));
+        notice(
+            shared,
+            &format!("received {kind} a third time: exiting with code {FORCED_EXIT_CODE}"),
+        );
         std::process::exit(FORCED_EXIT_CODE);
     }
 }
@@ -199,4 +209,30 @@ pub(crate) fn listen(
         }
     });
     Ok(Some(task.abort_handle()))
+}
+
+#[cfg(all(test, not(tidewater_loom)))]
+mod tests {
+    use super::*;
+    use crate::shared::{Config, FailurePolicy};
+    use std::time::Duration;
+
+    /// A notice hook that panics must not take the listener down with it: the next signal
+    /// still escalates (the listener runs `on_signal` in its loop, so a panic there ended it).
+    #[test]
+    fn a_panicking_notice_hook_never_stops_the_escalation() {
+        let shared = Shared::new(Config {
+            grace: Duration::from_secs(1),
+            abort_timeout: Duration::from_secs(1),
+            failure_policy: FailurePolicy::Record,
+            progress_interval: None,
+            progress: Arc::new(|_| {}),
+            notice: Arc::new(|_| panic!("notice hook bug")),
+            failure_records_per_scope: 1,
+        });
+        on_signal(&shared, SignalKind::Terminate);
+        assert!(shared.core.is_triggered());
+        on_signal(&shared, SignalKind::Terminate);
+        assert!(shared.core.is_forced());
+    }
 }
