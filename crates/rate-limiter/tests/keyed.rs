@@ -182,3 +182,89 @@ async fn until_key_ready_waits_exactly_and_is_cancel_safe() {
         Err(KeyedError::ExceedsLimit(_))
     ));
 }
+
+/// Another thread's check, run inside a clock read.
+type Hook = Box<dyn FnOnce() + Send>;
+
+/// A clock whose next read runs `hook` after reading the time and before returning it:
+/// the hook is another thread's whole check, run between this thread's clock read and its
+/// taking of the shard lock (the widest window a preempted thread has).
+#[derive(Clone, Default)]
+struct PreemptingClock {
+    nanos: Arc<std::sync::atomic::AtomicU64>,
+    hook: Arc<std::sync::Mutex<Option<Hook>>>,
+}
+
+impl PreemptingClock {
+    fn set(&self, at: Duration) {
+        let nanos = u64::try_from(at.as_nanos()).unwrap();
+        self.nanos.store(nanos, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl tidewater_rate_limiter::Clock for PreemptingClock {
+    fn now(&self) -> u64 {
+        let now = self.nanos.load(std::sync::atomic::Ordering::SeqCst);
+        let hook = self.hook.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook();
+        }
+        now
+    }
+}
+
+#[test]
+fn a_rotation_by_a_preempted_insert_never_forgets_a_key_still_refilling() {
+    let clock = PreemptingClock::default();
+    let limiter = Arc::new(
+        KeyedRateLimiter::<&str>::builder(Quota::per_second(1).unwrap())
+            .idle_horizon(Duration::ZERO)
+            .shards(1)
+            .clock(clock.clone())
+            .build(),
+    );
+    clock.set(Duration::from_millis(1000));
+    limiter.check_key(&"a").unwrap(); // a generation starts at 1.0 s
+    // "b" reads the clock at 2.0 s; before it takes the shard lock, "a" is checked at 2.9 s
+    // (a's bucket is full again then, and empty after).
+    clock.set(Duration::from_millis(2000));
+    let (l, c) = (Arc::clone(&limiter), clock.clone());
+    *clock.hook.lock().unwrap() = Some(Box::new(move || {
+        c.set(Duration::from_millis(2900));
+        l.check_key(&"a").unwrap();
+    }));
+    limiter.check_key(&"b").unwrap(); // rotates with its (older) 2.0 s
+    clock.set(Duration::from_millis(3000));
+    limiter.check_key(&"c").unwrap(); // one generation after that rotation
+    // a was emptied at 2.9 s: 0.1 s later it holds a tenth of a token.
+    let err = limiter.check_key(&"a").unwrap_err();
+    assert_eq!(err.retry_after(), Some(Duration::from_millis(900)));
+}
+
+#[test]
+fn a_key_forgotten_while_a_check_was_preempted_restarts_full_at_the_present() {
+    let clock = PreemptingClock::default();
+    let limiter = Arc::new(
+        KeyedRateLimiter::<&str>::builder(Quota::per_second(1).unwrap())
+            .idle_horizon(Duration::ZERO)
+            .shards(1)
+            .clock(clock.clone())
+            .build(),
+    );
+    clock.set(Duration::from_millis(1000));
+    limiter.check_key(&"a").unwrap(); // full again at 2.0 s
+    // A check of "a" reads the clock at 1.5 s; before it takes the shard lock, two
+    // rotations (2.0 s, 3.0 s) forget a, whose bucket is full by then.
+    clock.set(Duration::from_millis(1500));
+    let (l, c) = (Arc::clone(&limiter), clock.clone());
+    *clock.hook.lock().unwrap() = Some(Box::new(move || {
+        c.set(Duration::from_millis(2000));
+        l.check_key(&"x").unwrap();
+        c.set(Duration::from_millis(3000));
+        l.check_key(&"y").unwrap();
+    }));
+    limiter.check_key(&"a").unwrap(); // a's token of 3.0 s
+    // At 3.0 s a's bucket (capacity 1) has just been emptied.
+    let err = limiter.check_key(&"a").unwrap_err();
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(1)));
+}

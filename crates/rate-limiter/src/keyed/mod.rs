@@ -197,10 +197,12 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
     /// above the burst.
     #[inline]
     pub fn check_key_n(&self, key: &K, n: u32) -> Result<(), KeyedError> {
-        let now = self.now();
-        match self.store.with_cell(key, now, &self.rate, |cell| {
-            cell.try_take(&self.rate, now, n)
-        }) {
+        let clock = || self.now();
+        match self
+            .store
+            .with_cell(key, self.now(), &clock, &self.rate, |cell, now| {
+                cell.try_take(&self.rate, now, n)
+            }) {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(denial)) => Err(self.denial(denial, n)),
             Err(store::Full) => Err(self.too_many_keys()),
@@ -216,14 +218,16 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
     /// Like [`check_key_n`](Self::check_key_n), answering with the full [`Decision`].
     #[must_use]
     pub fn check_key_n_decision(&self, key: &K, n: u32) -> Decision {
-        let now = self.now();
-        let outcome = self.store.with_cell(key, now, &self.rate, |cell| {
-            cell.try_acquire(&self.rate, now, n)
-                .map_err(|d| (d, cell.snapshot(&self.rate, now)))
-        });
+        let clock = || self.now();
+        let outcome = self
+            .store
+            .with_cell(key, self.now(), &clock, &self.rate, |cell, now| {
+                cell.try_acquire(&self.rate, now, n)
+                    .map_err(|d| (d, cell.snapshot(&self.rate, now), now))
+            });
         match outcome {
             Ok(Ok(grant)) => self.granted(grant),
-            Ok(Err((denial, (gcra, tat)))) => Decision {
+            Ok(Err((denial, (gcra, tat), now))) => Decision {
                 allowed: false,
                 limit: gcra.capacity(),
                 remaining: gcra.available(tat, now),
@@ -297,7 +301,7 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
     /// and gives the freed table memory back. Never needed for bounded memory (that is
     /// automatic); useful to shrink at once after a spike. Locks one shard at a time.
     pub fn retain_recent(&self) {
-        self.store.retain_recent(self.now(), &self.rate);
+        self.store.retain_recent(&|| self.now(), &self.rate);
     }
 
     /// Replaces the quota of every key at run time, atomically: each key keeps its token

@@ -46,22 +46,27 @@ pub enum WhenFull {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Full;
 
-/// Where keyed state lives. `now` is the limiter's timeline in nanoseconds.
+/// Where keyed state lives. `now` is the limiter's timeline in nanoseconds, read before
+/// the call; `clock` reads it afresh. A thread may be preempted between reading `now` and
+/// taking a shard lock, so `now` can be older than another thread's check that completed
+/// before it: whatever forgets keys or creates a cell reads `clock` under the lock instead.
 pub(crate) trait Store<K> {
-    /// Runs `f` on `key`'s cell, creating a full one if the key is new.
+    /// Runs `f` on `key`'s cell and the instant it acts at, creating a full cell if the
+    /// key is new.
     fn with_cell<R>(
         &self,
         key: &K,
         now: u64,
+        clock: &dyn Fn() -> u64,
         rate: &SharedRate,
-        f: impl FnOnce(&GcraCell) -> R,
+        f: impl FnOnce(&GcraCell, u64) -> R,
     ) -> Result<R, Full>;
     /// Runs `f` on `key`'s cell if it is tracked, without creating or moving it.
     fn peek_cell<R>(&self, key: &K, f: impl FnOnce(Option<&GcraCell>) -> R) -> R;
     /// Keys tracked now.
     fn len(&self) -> usize;
     /// Forgets every key whose bucket has been full for at least the horizon.
-    fn retain_recent(&self, now: u64, rate: &SharedRate);
+    fn retain_recent(&self, clock: &dyn Fn() -> u64, rate: &SharedRate);
     /// Records a rate change at `now` (before it is published) from `old_tolerance`.
     fn rate_changing(&self, now: u64, old_tolerance: u64, new_tolerance: u64);
     /// Re-expresses every cell under the rate's current parameters.
@@ -165,10 +170,17 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> MemoryStore<K, S> {
 
     /// Drops `previous` if every key in it is free to forget. Returns the dropped map so
     /// the caller frees it after releasing the lock.
+    ///
+    /// `now` may be stale (it only decides whether a rotation is due, which a stale `now`
+    /// answers conservatively), but the new generation's start is read from `clock` under
+    /// the lock: every key in `current` was last touched at an instant read before a
+    /// critical section that ended before this one, so at or before it. A stale start
+    /// would let the next rotation drop a key touched after it while still refilling.
     fn rotate_if_due(
         &self,
         g: &mut Generations<K, S>,
         now: u64,
+        clock: &dyn Fn() -> u64,
         rate: &SharedRate,
     ) -> Option<HashMap<K, GcraCell, S>> {
         let period = rate
@@ -182,7 +194,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> MemoryStore<K, S> {
         if now < g.started.saturating_add(period) || now < settle {
             return None;
         }
-        g.started = now;
+        g.started = clock().max(now);
         if g.current.is_empty() && g.previous.is_empty() {
             return None;
         }
@@ -210,10 +222,10 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> MemoryStore<K, S> {
 
     /// Rotates one other shard, in turn, if it is free and due: keeps shards that only see
     /// hits from holding idle keys forever.
-    fn sweep_one(&self, now: u64, rate: &SharedRate) {
+    fn sweep_one(&self, now: u64, clock: &dyn Fn() -> u64, rate: &SharedRate) {
         let i = self.cursor.fetch_add(1, Ordering::Relaxed) & (self.shards.len() - 1);
         let dropped = match self.shards[i].0.try_write() {
-            Ok(mut g) => self.rotate_if_due(&mut g, now, rate),
+            Ok(mut g) => self.rotate_if_due(&mut g, now, clock, rate),
             Err(_) => None,
         };
         drop(dropped);
@@ -253,34 +265,40 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> MemoryStore<K, S> {
     }
 
     /// The slow path: the key is not in `current` of its shard.
+    ///
+    /// Acts at an instant read under the shard lock, not at the caller's `now`: the key may
+    /// have been forgotten by a rotation that happened after `now` was read (its bucket was
+    /// full by then), and a cell created full at the older `now` would refill early.
     #[cold]
     fn insert_path<R>(
         &self,
         shard: usize,
         key: &K,
         now: u64,
+        clock: &dyn Fn() -> u64,
         rate: &SharedRate,
-        f: impl FnOnce(&GcraCell) -> R,
+        f: impl FnOnce(&GcraCell, u64) -> R,
     ) -> Result<R, Full> {
-        self.sweep_one(now, rate);
+        self.sweep_one(now, clock, rate);
         let mut attempts = 0;
         loop {
             // Declared before the guard so that, dropped in reverse order, a retired map is
             // freed after the lock is released on every return path.
             let dropped;
             let mut g = self.write(shard);
-            dropped = self.rotate_if_due(&mut g, now, rate);
+            let now = clock().max(now);
+            dropped = self.rotate_if_due(&mut g, now, clock, rate);
             if let Some(cell) = g.current.get(key) {
-                return Ok(f(cell));
+                return Ok(f(cell, now));
             }
             if let Some(cell) = g.previous.remove(key) {
-                let out = f(&cell);
+                let out = f(&cell, now);
                 g.current.insert(key.clone(), cell);
                 return Ok(out);
             }
             if self.reserve_slot() {
                 let cell = GcraCell::full(rate, now);
-                let out = f(&cell);
+                let out = f(&cell, now);
                 g.current.insert(key.clone(), cell);
                 drop(g);
                 drop(dropped);
@@ -313,8 +331,9 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> Store<K> for MemoryStore<K, S
         &self,
         key: &K,
         now: u64,
+        clock: &dyn Fn() -> u64,
         rate: &SharedRate,
-        f: impl FnOnce(&GcraCell) -> R,
+        f: impl FnOnce(&GcraCell, u64) -> R,
     ) -> Result<R, Full> {
         let shard = self.shard_of(key);
         {
@@ -323,10 +342,10 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> Store<K> for MemoryStore<K, S
                 .read()
                 .unwrap_or_else(PoisonError::into_inner);
             if let Some(cell) = g.current.get(key) {
-                return Ok(f(cell));
+                return Ok(f(cell, now));
             }
         }
-        self.insert_path(shard, key, now, rate, f)
+        self.insert_path(shard, key, now, clock, rate, f)
     }
 
     fn peek_cell<R>(&self, key: &K, f: impl FnOnce(Option<&GcraCell>) -> R) -> R {
@@ -341,11 +360,12 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> Store<K> for MemoryStore<K, S
         self.len.load(Ordering::Acquire)
     }
 
-    fn retain_recent(&self, now: u64, rate: &SharedRate) {
+    fn retain_recent(&self, clock: &dyn Fn() -> u64, rate: &SharedRate) {
         let horizon = self.horizon;
         for shard in 0..self.shards.len() {
             let mut g = self.write(shard);
-            let dropped = self.rotate_if_due(&mut g, now, rate);
+            let now = clock();
+            let dropped = self.rotate_if_due(&mut g, now, clock, rate);
             let before = g.current.len() + g.previous.len();
             let keep = |_: &K, cell: &mut GcraCell| {
                 let (gcra, tat) = cell.snapshot(rate, now);
