@@ -347,8 +347,9 @@ impl<K: ?Sized> RedisKeyedRateLimiter<K> {
                 retry_after: None,
             });
         }
+        // `n == 0` counts nothing, so it leases nothing either.
         let want = match &self.lease {
-            Some(lease) if write => lease.size().max(n).min(limits.capacity),
+            Some(lease) if write && n > 0 => lease.size().max(n).min(limits.capacity),
             _ => n,
         };
         bump(&self.counters.round_trips, 1);

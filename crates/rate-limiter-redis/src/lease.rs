@@ -143,7 +143,10 @@ impl LeaseTable {
         match shard.get_mut(key) {
             Some(lease) if now.saturating_duration_since(lease.taken_at) <= max_age => {
                 // The entry keeps the age of its oldest token, so no token outlives max_age.
+                // Deposits can arrive out of order (a round trip that started earlier may
+                // finish later), so this one's tokens may be the oldest.
                 lease.tokens = lease.tokens.saturating_add(tokens);
+                lease.taken_at = lease.taken_at.min(now);
             }
             stale => {
                 if let Some(lease) = stale {
@@ -222,6 +225,19 @@ mod tests {
         assert_eq!(table.take("k", 1, (late, AGE), false, &counters), None);
         assert_eq!(counters.snapshot().expired_lease_tokens, 10);
         assert_eq!(table.held("k"), 0);
+    }
+
+    #[test]
+    fn a_deposit_that_arrives_late_keeps_its_own_age() {
+        let (table, counters, t0) = table();
+        // Two round trips for "k": the one started at t0 finishes after the one started
+        // half a max age later, so its (older) tokens are deposited second.
+        table.deposit("k", 1, (t0 + AGE / 2, AGE), &counters);
+        table.deposit("k", 1, (t0, AGE), &counters);
+        // Just past max age of the older token: the entry may not serve both any more.
+        let late = (t0 + AGE + Duration::from_millis(1), AGE);
+        assert_eq!(table.take("k", 2, late, false, &counters), None);
+        assert_eq!(counters.snapshot().expired_lease_tokens, 2);
     }
 
     #[test]

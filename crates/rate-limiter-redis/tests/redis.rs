@@ -363,3 +363,28 @@ async fn a_redis_restart_mid_run_follows_the_policy_then_recovers() {
         "FailOpen kept failing after Redis came back"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_check_in_lease_mode_takes_nothing_from_the_shared_limit() {
+    let Some(url) = common::redis_url("zero_lease") else {
+        return;
+    };
+    let prefix = common::unique_prefix("zero_lease");
+    let leasing = RedisKeyedRateLimiter::builder(hourly(10), store(&url, &prefix).await)
+        .lease(NonZeroU32::new(5).expect("non-zero"))
+        .build::<str>()
+        .expect("quota");
+    leasing.check_key_n("k", 0).await.expect("n = 0 passes");
+    assert_eq!(
+        leasing.metrics().leased_tokens,
+        0,
+        "nothing leased for n = 0"
+    );
+    // Another replica still sees the whole burst.
+    let other =
+        RedisKeyedRateLimiter::with_store(hourly(10), store(&url, &prefix).await).expect("quota");
+    other
+        .peek_key_n("k", 10)
+        .await
+        .expect("the burst is intact");
+}
