@@ -213,17 +213,24 @@ impl tidewater_rate_limiter::Clock for PreemptingClock {
     }
 }
 
+/// 1 per second, burst 1, no idle horizon, one shard; the clock at 1.0 s.
+fn one_per_second_one_shard() -> (
+    PreemptingClock,
+    Arc<KeyedRateLimiter<&'static str, PreemptingClock>>,
+) {
+    let clock = PreemptingClock::default();
+    let limiter = KeyedRateLimiter::<&str>::builder(Quota::per_second(1).unwrap())
+        .idle_horizon(Duration::ZERO)
+        .shards(1)
+        .clock(clock.clone())
+        .build();
+    clock.set(Duration::from_millis(1000));
+    (clock, Arc::new(limiter))
+}
+
 #[test]
 fn a_rotation_by_a_preempted_insert_never_forgets_a_key_still_refilling() {
-    let clock = PreemptingClock::default();
-    let limiter = Arc::new(
-        KeyedRateLimiter::<&str>::builder(Quota::per_second(1).unwrap())
-            .idle_horizon(Duration::ZERO)
-            .shards(1)
-            .clock(clock.clone())
-            .build(),
-    );
-    clock.set(Duration::from_millis(1000));
+    let (clock, limiter) = one_per_second_one_shard();
     limiter.check_key(&"a").unwrap(); // a generation starts at 1.0 s
     // "b" reads the clock at 2.0 s; before it takes the shard lock, "a" is checked at 2.9 s
     // (a's bucket is full again then, and empty after).
@@ -243,15 +250,7 @@ fn a_rotation_by_a_preempted_insert_never_forgets_a_key_still_refilling() {
 
 #[test]
 fn a_key_forgotten_while_a_check_was_preempted_restarts_full_at_the_present() {
-    let clock = PreemptingClock::default();
-    let limiter = Arc::new(
-        KeyedRateLimiter::<&str>::builder(Quota::per_second(1).unwrap())
-            .idle_horizon(Duration::ZERO)
-            .shards(1)
-            .clock(clock.clone())
-            .build(),
-    );
-    clock.set(Duration::from_millis(1000));
+    let (clock, limiter) = one_per_second_one_shard();
     limiter.check_key(&"a").unwrap(); // full again at 2.0 s
     // A check of "a" reads the clock at 1.5 s; before it takes the shard lock, two
     // rotations (2.0 s, 3.0 s) forget a, whose bucket is full by then.
