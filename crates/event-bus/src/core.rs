@@ -326,24 +326,7 @@ impl<T: Send + Sync + 'static> Core<T> {
         capacity: usize,
         last: usize,
     ) -> (u64, Cursor<T>, Arc<SubscriberCounters>) {
-        let counters = Arc::new(SubscriberCounters::default());
-        let mut state = lock(&self.state);
-        let capacity = capacity as u64;
-        let next = self.ring.start((last as u64).min(capacity));
-        self.ring_readers.fetch_add(1, Ordering::Relaxed);
-        state.subscribers.push(Arc::clone(&counters));
-        drop(state);
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        (
-            id,
-            Cursor {
-                next,
-                capacity,
-                local: Vec::new(),
-                batch: 0,
-            },
-            counters,
-        )
+        self.register_reader(capacity, last, |_, _, counters| Arc::clone(counters))
     }
 
     /// Adds a lossless ring reader of `capacity` starting `last` events back (its id, cursor
@@ -353,27 +336,43 @@ impl<T: Send + Sync + 'static> Core<T> {
         capacity: usize,
         last: usize,
     ) -> (u64, Cursor<T>, Arc<Gate<T>>) {
+        self.register_reader(capacity, last, |state, cursor, counters| {
+            let gate = Arc::new(Gate::new(
+                cursor.capacity,
+                cursor.next,
+                Arc::clone(counters),
+            ));
+            state
+                .gates
+                .push((Arc::clone(&gate), cursor.next + cursor.capacity));
+            state.update_limit();
+            gate
+        })
+    }
+
+    /// Registers a ring reader under the state lock and runs `extra` there too (a gate's
+    /// registration), so no publish falls between the reader's start and its gate.
+    fn register_reader<X>(
+        &self,
+        capacity: usize,
+        last: usize,
+        extra: impl FnOnce(&mut State<T>, &Cursor<T>, &Arc<SubscriberCounters>) -> X,
+    ) -> (u64, Cursor<T>, X) {
         let counters = Arc::new(SubscriberCounters::default());
         let capacity = capacity as u64;
         let mut state = lock(&self.state);
-        let next = self.ring.start((last as u64).min(capacity));
-        let gate = Arc::new(Gate::new(capacity, next, Arc::clone(&counters)));
+        let cursor = Cursor {
+            next: self.ring.start((last as u64).min(capacity)),
+            capacity,
+            local: Vec::new(),
+            batch: 0,
+        };
+        let out = extra(&mut state, &cursor, &counters);
         self.ring_readers.fetch_add(1, Ordering::Relaxed);
         state.subscribers.push(counters);
-        state.gates.push((Arc::clone(&gate), next + capacity));
-        state.update_limit();
         drop(state);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        (
-            id,
-            Cursor {
-                next,
-                capacity,
-                local: Vec::new(),
-                batch: 0,
-            },
-            gate,
-        )
+        (id, cursor, out)
     }
 
     /// Removes a dropped lossless ring reader (or the queue it was converted into) and

@@ -173,16 +173,10 @@ impl<T> Mailbox<T> {
         self.consumed.0.store(n, Ordering::Release);
     }
 
-    /// How many received events justify waking a waiting lossless publisher: one. A larger
-    /// step saves wake-ups while the publisher outruns the subscriber, but a subscriber that
-    /// receives an event and then waits for that publisher would leave it asleep with room
-    /// free (a deadlock the user could not see coming).
-    #[allow(clippy::unused_self)]
-    pub(crate) fn release_step(&self) -> usize {
-        1
-    }
-
-    /// Wakes waiting lossless publishers, if any: the subscriber freed room.
+    /// Wakes waiting lossless publishers, if any: the subscriber freed room. Called on every
+    /// receive, not once enough room is free: a subscriber that receives one event and then
+    /// waits for its publisher would otherwise leave it asleep with room free (loom:
+    /// `a_waiting_publisher_wakes_at_the_first_free_queue_slot`).
     pub(crate) fn release(&self) {
         // Pairs with the fence in `has_room_or_register`: the subscriber stored `consumed`,
         // the publisher stored `publisher_waiting`; with a fence on each side between its

@@ -37,9 +37,8 @@ enum Source<T: Send + Sync + 'static> {
         mailbox: Arc<Mailbox<T>>,
         core: Option<Arc<Core<T>>>,
         local: VecDeque<Event<T>>,
-        /// Events of the current batch received so far, and when publishers were last released.
+        /// Events of the current batch received so far.
         consumed: usize,
-        released: usize,
     },
 }
 
@@ -117,7 +116,6 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
                 core,
                 local: VecDeque::new(),
                 consumed: 0,
-                released: 0,
             },
             pending_lag: None,
             counters,
@@ -158,10 +156,9 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
                 mailbox,
                 local,
                 consumed,
-                released,
                 ..
             } => {
-                let result = pop_mailbox(mailbox, local, (consumed, released), waiter);
+                let result = pop_mailbox(mailbox, local, consumed, waiter);
                 if result.is_ok() {
                     self.counters.add_delivered(1);
                 }
@@ -208,7 +205,6 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
                         core: Some(Arc::clone(core)),
                         local: VecDeque::new(),
                         consumed: 0,
-                        released: 0,
                     };
                     return self.next(waiter);
                 }
@@ -340,9 +336,8 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
                     mailbox,
                     local,
                     consumed,
-                    released,
                     ..
-                } => pop_mailbox(mailbox, local, (consumed, released), None).map(|event| {
+                } => pop_mailbox(mailbox, local, consumed, None).map(|event| {
                     visit(event.seq, &event);
                     (1, 1)
                 }),
@@ -404,20 +399,18 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
 fn pop_mailbox<T>(
     mailbox: &Mailbox<T>,
     local: &mut VecDeque<Event<T>>,
-    (consumed, released): (&mut usize, &mut usize),
+    consumed: &mut usize,
     waiter: Option<&dyn Fn() -> Waiter>,
 ) -> Result<Event<T>, TryRecvError> {
     if local.is_empty() {
         mailbox.take(local, waiter)?;
-        (*consumed, *released) = (0, 0);
+        *consumed = 0;
     }
     let event = local.pop_front().ok_or(TryRecvError::Empty)?;
     *consumed += 1;
     mailbox.set_consumed(*consumed);
-    if *consumed - *released >= mailbox.release_step() {
-        *released = *consumed;
-        mailbox.release();
-    }
+    // Every freed slot wakes a waiting lossless publisher (see `Mailbox::release`).
+    mailbox.release();
     Ok(event)
 }
 
