@@ -119,11 +119,11 @@ impl<T> Gate<T> {
     /// subscriber goes away.
     pub(crate) fn has_room_or_register(&self, next: u64, waiter: &dyn Fn() -> Waiter) -> bool {
         let mut state = lock(&self.state);
-        // Wake on the first freed slot: see the module docs for why not later.
-        let step = 1;
+        // Event `next` fits once `next - capacity + 1` events are received: wake then, at the
+        // first freed slot (see the module docs for why not later).
         let wake_at = self.wake_at.load(Ordering::Relaxed);
         self.wake_at
-            .store(wake_at.min(next - self.capacity + step), Ordering::Relaxed);
+            .store(wake_at.min(next - self.capacity + 1), Ordering::Relaxed);
         let received = self.progress.0.fetch_or(WAITING, Ordering::AcqRel) / STEP;
         if next - received < self.capacity {
             return true; // the subscriber clears WAITING on its next receive
