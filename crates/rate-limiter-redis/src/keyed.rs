@@ -395,13 +395,7 @@ impl<K: ?Sized> RedisKeyedRateLimiter<K> {
         match &self.policy {
             Policy::Open => {
                 bump(&self.counters.failed_open, 1);
-                Ok(Decision {
-                    allowed: true,
-                    limit: limits.capacity,
-                    remaining: limits.capacity - n,
-                    reset_after: Duration::ZERO,
-                    retry_after: None,
-                })
+                Ok(admitted_unmeasured(limits, n))
             }
             Policy::Closed => {
                 bump(&self.counters.failed_closed, 1);
@@ -421,13 +415,7 @@ impl<K: ?Sized> RedisKeyedRateLimiter<K> {
                     return Ok(local.check_key_n_decision(&key, n));
                 }
                 Ok(match local.peek_key_n(&key, n) {
-                    Ok(()) => Decision {
-                        allowed: true,
-                        limit: limits.capacity,
-                        remaining: limits.capacity - n,
-                        reset_after: Duration::ZERO,
-                        retry_after: None,
-                    },
+                    Ok(()) => admitted_unmeasured(limits, n),
                     Err(refused) => Decision {
                         allowed: false,
                         limit: limits.capacity,
@@ -438,6 +426,18 @@ impl<K: ?Sized> RedisKeyedRateLimiter<K> {
                 })
             }
         }
+    }
+}
+
+/// An admission decided without the shared bucket's state (fail open, or a local fallback
+/// peek): reported as from a full bucket.
+fn admitted_unmeasured(limits: Limits, n: u32) -> Decision {
+    Decision {
+        allowed: true,
+        limit: limits.capacity,
+        remaining: limits.capacity - n,
+        reset_after: Duration::ZERO,
+        retry_after: None,
     }
 }
 
