@@ -55,12 +55,14 @@ pub(crate) struct Permits {
 }
 
 impl Pool for Semaphore {
+    #[inline]
     fn add(&self, n: usize) {
         if n > 0 {
             self.add_permits(n);
         }
     }
 
+    #[inline]
     fn try_take(&self) -> bool {
         self.try_acquire()
             .map(tokio::sync::SemaphorePermit::forget)
@@ -78,7 +80,18 @@ impl Permits {
 
     /// Waits for a permit in FIFO order. Cancel-safe (tokio's guarantee): a dropped wait
     /// holds nothing.
+    ///
+    /// A free permit is taken at once, without building tokio's queued acquire: that
+    /// never overtakes a waiter, because tokio hands released permits to queued waiters
+    /// first and shows none as free while anyone waits.
+    #[inline]
     pub(crate) async fn acquire(&self) {
+        if !self.try_acquire() {
+            self.acquire_queued().await;
+        }
+    }
+
+    async fn acquire_queued(&self) {
         match self.semaphore.acquire().await {
             Ok(permit) => permit.forget(),
             // The semaphore is never closed; wait forever rather than admit past the limit.
@@ -86,6 +99,7 @@ impl Permits {
         }
     }
 
+    #[inline]
     pub(crate) fn try_acquire(&self) -> bool {
         self.semaphore.try_take()
     }

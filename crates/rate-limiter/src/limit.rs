@@ -28,9 +28,9 @@ pub(crate) trait Pool {
 #[derive(Debug)]
 pub(crate) struct LimitCore {
     limit: AtomicUsize,
-    /// `releasing * RELEASING | debt`: a release decides between paying debt and returning
-    /// its permit in one read-modify-write of this word, and a lowering records its debt in
-    /// the same word, so each sees the other (see `set_limit`).
+    /// `releasing * RELEASING | debt`: a release announces itself and reads the debt in one
+    /// read-modify-write of this word (it returns its permit only if that found no debt), and
+    /// a lowering records its debt in the same word, so each sees the other (see `set_limit`).
     state: AtomicU64,
     change: Mutex<()>,
 }
@@ -56,18 +56,42 @@ impl LimitCore {
     }
 
     /// Gives a released permit back to `pool`, unless it pays off debt.
+    ///
+    /// The common case (no debt) is two uncontended read-modify-writes: announce the
+    /// return (which also reads the debt), return the permit, withdraw the announcement.
     #[inline]
     pub(crate) fn release(&self, pool: &impl Pool) {
-        let prev = self
+        // Announce first, in the same RMW that reads the debt: a lowering that records its
+        // debt after this sees the announcement and waits for the permit to land.
+        let prev = self.state.fetch_add(RELEASING, Ordering::AcqRel);
+        if prev & DEBT == 0 {
+            self.return_announced(pool);
+        } else {
+            self.pay_or_return(pool);
+        }
+    }
+
+    /// Returns the permit of an announced release, then withdraws the announcement.
+    #[inline]
+    fn return_announced(&self, pool: &impl Pool) {
+        pool.add(1);
+        // Release: a lowering that waits for this sees the permit in the pool.
+        self.state.fetch_sub(RELEASING, Ordering::Release);
+    }
+
+    /// An announced release that found debt: trades the announcement for one permit of
+    /// debt paid, or returns the permit after all if the debt is gone by now.
+    #[cold]
+    #[inline(never)]
+    fn pay_or_return(&self, pool: &impl Pool) {
+        let paid = self
             .state
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
-                Some(if s & DEBT > 0 { s - 1 } else { s + RELEASING })
+                (s & DEBT > 0).then(|| s - RELEASING - 1)
             })
-            .unwrap_or_else(|s| s);
-        if prev & DEBT == 0 {
-            pool.add(1);
-            // Release: a lowering that waits for this sees the permit in the pool.
-            self.state.fetch_sub(RELEASING, Ordering::Release);
+            .is_ok();
+        if !paid {
+            self.return_announced(pool);
         }
     }
 

@@ -1,5 +1,6 @@
 //! Concurrency and adaptive limiters: never above the limit, FIFO, cancel-safe, AIMD.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -70,6 +71,28 @@ async fn waiters_are_served_in_arrival_order() {
         t.await.unwrap();
     }
     assert_eq!(*order.lock().unwrap(), (0..8).collect::<Vec<_>>());
+}
+
+/// A permit released while someone is queued goes to that waiter: an `acquire` (or
+/// `try_acquire`) arriving after it never takes the permit first, free-permit fast path or not.
+#[tokio::test(start_paused = true)]
+async fn a_later_acquire_never_overtakes_a_queued_waiter() {
+    let limiter = ConcurrencyLimiter::new(1).unwrap();
+    let held = limiter.acquire().await;
+    let mut queued = std::pin::pin!(limiter.acquire());
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(queued.as_mut().poll(&mut cx).is_pending());
+    drop(held);
+    assert!(
+        poll_once(limiter.acquire()).is_none(),
+        "overtook the waiter"
+    );
+    assert!(limiter.try_acquire().is_none(), "overtook the waiter");
+    assert_eq!(limiter.available(), 0, "the permit is the waiter's");
+    let first = queued.as_mut().poll(&mut cx);
+    assert!(first.is_ready(), "the waiter holds the released permit");
+    drop(first);
+    assert_eq!(limiter.available(), 1);
 }
 
 #[tokio::test(start_paused = true)]
