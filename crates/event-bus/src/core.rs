@@ -1,15 +1,20 @@
 //! One topic's shared state: the ring, the attached mailboxes, and the publish protocol.
 //!
-//! Publishing is serialized by one mutex per topic (`state`), which makes sequence numbers
-//! dense and gives every subscriber the events in publish order. The lock covers only
-//! bookkeeping: payloads are moved, never cloned, and subscribers never take it to receive.
+//! Publishing is serialized by the ring's tail lock (see `ring.rs`), which makes sequence
+//! numbers dense. A topic with queue subscribers (mailboxes) or lossless ring readers (gates)
+//! also publishes under one mutex per topic (`state`), held around the ring write and the
+//! deliveries to the queues, which gives every subscriber the events in publish order; the
+//! ring's `SLOW` flag, set exactly while there are such subscribers, tells publishers to take
+//! it. A topic with only `Lag` ring readers publishes under the tail lock alone. The locks
+//! cover only bookkeeping: payloads are moved, never cloned, and subscribers never take the
+//! state lock to receive.
 
 use crate::event::Event;
 use crate::gate::Gate;
 use crate::mailbox::Mailbox;
 use crate::metrics::{SubscriberCounters, TopicCounters, TopicMetrics};
 use crate::options::Overflow;
-use crate::ring::{Cursor, Displaced, Ring};
+use crate::ring::{Cursor, Displaced, Ring, TailLock};
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering, lock};
 use crate::waiter::Waiter;
 use std::sync::Arc;
@@ -56,6 +61,8 @@ struct State<T> {
     /// How many attached mailboxes are `Overflow::Block`.
     lossless: usize,
     closed: bool,
+    /// Mirror of the ring's `SLOW` flag: there are mailboxes or gates.
+    slow: bool,
     /// Gates of the lossless ring readers, each with the sequence number it let publishing
     /// reach (exclusive) when last read, and the smallest of those: a publisher reads a gate
     /// again only when the next sequence number reaches it, and then only that gate.
@@ -63,8 +70,7 @@ struct State<T> {
     gate_limit: u64,
     /// Counters of the live direct subscribers (ring readers and mailboxes).
     subscribers: Vec<Arc<SubscriberCounters>>,
-    /// Events published, and the sum of subscribers they reached.
-    published: u64,
+    /// The sum of the queue subscribers publishes reached (the ring counts its readers).
     reached: u64,
 }
 
@@ -162,8 +168,8 @@ impl<T: Send + Sync + 'static> Core<T> {
                 gates: Vec::new(),
                 gate_limit: u64::MAX,
                 closed: false,
+                slow: false,
                 subscribers: Vec::new(),
-                published: 0,
                 reached: 0,
             }),
             ring_readers: AtomicUsize::new(0),
@@ -175,13 +181,18 @@ impl<T: Send + Sync + 'static> Core<T> {
 
     /// Publishes without waiting: full `Block` subscribers are not reached (and count a drop).
     pub(crate) fn publish(&self, payload: Payload<T>) -> usize {
+        if let Some(tail) = self.ring.lock_fast() {
+            let (reached, _, displaced) = tail.publish(payload, false, &self.ring_readers);
+            drop(displaced);
+            return reached;
+        }
         let mut state = lock(&self.state);
         if state.closed {
             drop(state);
             self.counters.rejected.fetch_add(1, Ordering::Relaxed);
             return 0;
         }
-        if state.published >= state.gate_limit {
+        if self.ring.next_seq() >= state.gate_limit {
             self.convert_full_gates(&mut state);
         }
         let (reached, displaced) = self.publish_locked(&mut state, payload, false);
@@ -197,19 +208,25 @@ impl<T: Send + Sync + 'static> Core<T> {
         value: T,
         waiter: &dyn Fn() -> Waiter,
     ) -> Lossless<T> {
+        // Without the flag there is no `Block` subscriber, so nothing holds the publish back.
+        if let Some(tail) = self.ring.lock_fast() {
+            let (reached, _, displaced) =
+                tail.publish(Payload::Owned(value), false, &self.ring_readers);
+            drop(displaced);
+            return Lossless::Published(reached);
+        }
         let mut state = lock(&self.state);
         if state.closed {
             return Lossless::Closed(value);
         }
+        // With a `Block` subscriber the flag is set, so no publish bypasses this lock: `next`
+        // stays the next sequence number while it is held.
+        let next = self.ring.next_seq();
         // Wildcard queues are fed by several topics, so a publish reserves its slot in each
         // of them (see `Mailbox::has_room`). Room is checked first without registering; only
         // once every reservation is given back does the publisher register with the full
         // subscriber (which may have room by then: try again).
-        loop {
-            let next = state.published;
-            let Some(full) = state.find_full(&value, next) else {
-                break;
-            };
+        while let Some(full) = state.find_full(&value, next) {
             let registered = match full {
                 Full::Mailbox(i) => {
                     let mb = &state.mailboxes[i].mailbox;
@@ -242,20 +259,12 @@ impl<T: Send + Sync + 'static> Core<T> {
         payload: Payload<T>,
         reserved: bool,
     ) -> (usize, Displaced<T>) {
-        let seq = self.ring.next_seq();
-        // Gates are compared with `published`, which moves in step with sequence numbers.
-        debug_assert_eq!(seq, state.published);
         let share = !state.mailboxes.is_empty();
-        let (shared, displaced) = match payload {
-            Payload::Owned(value) => self.ring.write(seq, value, share),
-            Payload::Shared(value) => {
-                let old = self.ring.write_arc(seq, Arc::clone(&value));
-                (share.then_some(value), Displaced::from_arc(old))
-            }
-        };
+        let tail = self.ring.lock_tail();
+        let seq = tail.seq();
         // Commit the sequence number before any user filter runs.
-        self.ring.advance();
-        let mut reached = self.ring_readers.load(Ordering::Relaxed);
+        let (readers, shared, displaced) = tail.publish(payload, share, &self.ring_readers);
+        let mut reached = readers;
         if let Some(value) = shared {
             let mut dead = false;
             for a in &state.mailboxes {
@@ -276,10 +285,10 @@ impl<T: Send + Sync + 'static> Core<T> {
             }
             if dead {
                 state.prune();
+                self.clear_slow_if_idle(state);
             }
         }
-        state.published += 1;
-        state.reached += reached as u64;
+        state.reached += (reached - readers) as u64;
         (reached, displaced)
     }
 
@@ -289,7 +298,7 @@ impl<T: Send + Sync + 'static> Core<T> {
     /// `Block` queue).
     #[cold]
     fn convert_full_gates(&self, state: &mut State<T>) {
-        let next = state.published;
+        let next = self.ring.next_seq();
         if state.recheck_gates(next) {
             return;
         }
@@ -361,14 +370,21 @@ impl<T: Send + Sync + 'static> Core<T> {
         let counters = Arc::new(SubscriberCounters::default());
         let capacity = capacity as u64;
         let mut state = lock(&self.state);
+        // Under the tail lock: no publish falls between the start and the count of readers
+        // (or, for a gate, the flag that makes publishers look at it).
+        let mut tail = self.ring.lock_tail();
         let cursor = Cursor {
-            next: self.ring.start((last as u64).min(capacity)),
+            next: tail.start((last as u64).min(capacity)),
             capacity,
             local: Vec::new(),
             batch: 0,
         };
         let out = extra(&mut state, &cursor, &counters);
         self.ring_readers.fetch_add(1, Ordering::Relaxed);
+        if !state.gates.is_empty() {
+            Self::set_slow(&mut state, &mut tail);
+        }
+        drop(tail);
         state.subscribers.push(counters);
         drop(state);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -387,6 +403,7 @@ impl<T: Send + Sync + 'static> Core<T> {
             mailbox.detach();
             state.prune();
         }
+        self.clear_slow_if_idle(&mut state);
         state.retire(&gate.counters, &self.counters);
         drop(state);
         self.ring.unregister(id);
@@ -411,6 +428,9 @@ impl<T: Send + Sync + 'static> Core<T> {
             }
             return;
         }
+        // From here on every publish takes the state lock, so it reaches the new mailbox,
+        // and the start below stays the next sequence number while the lock is held.
+        Self::set_slow(&mut state, &mut self.ring.lock_tail());
         let mut replay = Vec::new();
         let from = self.ring.start(last as u64);
         self.ring.retained_from(from, &mut replay);
@@ -439,7 +459,24 @@ impl<T: Send + Sync + 'static> Core<T> {
     pub(crate) fn detach(&self, mailbox: &Arc<Mailbox<T>>) {
         let mut state = lock(&self.state);
         state.prune();
+        self.clear_slow_if_idle(&mut state);
         state.retire(&mailbox.counters, &self.counters);
+    }
+
+    /// Sends publishers through the state lock (held by the caller, with the tail lock).
+    fn set_slow(state: &mut State<T>, tail: &mut TailLock<'_, T>) {
+        if !state.slow {
+            tail.set_slow(true);
+            state.slow = true;
+        }
+    }
+
+    /// Lets publishers bypass the state lock again once no mailbox or gate is left.
+    fn clear_slow_if_idle(&self, state: &mut State<T>) {
+        if state.slow && state.mailboxes.is_empty() && state.gates.is_empty() {
+            self.ring.lock_tail().set_slow(false);
+            state.slow = false;
+        }
     }
 
     /// Closes the topic: publishing stops, subscribers drain what they hold, then see `Closed`.
@@ -449,10 +486,14 @@ impl<T: Send + Sync + 'static> Core<T> {
             return;
         }
         state.closed = true;
+        let readers = self.ring.close();
         let mailboxes = std::mem::take(&mut state.mailboxes);
         state.lossless = 0;
         let gates: Vec<_> = state.gates.iter().map(|g| Arc::clone(&g.0)).collect();
         drop(state);
+        for (_, reader) in readers {
+            reader.wake();
+        }
         for gate in gates {
             gate.release_all();
         }
@@ -465,7 +506,6 @@ impl<T: Send + Sync + 'static> Core<T> {
                 a.mailbox.wake_publishers();
             }
         }
-        self.ring.close();
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -477,8 +517,8 @@ impl<T: Send + Sync + 'static> Core<T> {
         let mut m = self
             .counters
             .snapshot(state.subscribers.iter().map(|c| &**c));
-        m.published = state.published;
-        m.reached = state.reached;
+        m.published = self.ring.next_seq();
+        m.reached = self.ring.reached.load(Ordering::Relaxed) + state.reached;
         m
     }
 

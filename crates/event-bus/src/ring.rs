@@ -1,24 +1,43 @@
 //! The shared ring: the last `2^k` events of a topic, stored once as `Arc<T>`.
 //!
-//! Slots are grouped in chunks of up to [`CHUNK`] behind one mutex each, so a reader copies
-//! every available event of a chunk into its private buffer with one lock, and a publisher
-//! writes one slot under one lock. `tail` packs the next sequence number with two flags; every
-//! change to it is a read-modify-write, which totally orders publishing, closing and a reader
-//! announcing that it sleeps (no lost wake-up without relying on `SeqCst` fences).
+//! Slots are grouped in chunks of up to [`CHUNK`] behind one mutex each (on its own cache
+//! line), so a reader copies every available event of a chunk into its private buffer with
+//! one lock, and a publisher writes one slot under one lock.
+//!
+//! `tail` packs the next sequence number with two flags, and every change to it is made while
+//! holding the lock of the chunk its sequence number falls in (the *tail lock*, see
+//! [`TailLock`]): a publisher locks that chunk, checks that `tail` still points into it, writes
+//! the slot and stores the new `tail`. That one lock thus excludes readers of the slot,
+//! serializes publishers (sequence numbers stay dense) and orders the store of `tail`, so a
+//! publish of a topic with only ring readers costs one lock and no other read-modify-write.
+//! A reader that finds nothing new registers its waiter in the same chunk, under the same
+//! lock, after checking `tail` once more; the publisher of that event sees it there (no lost
+//! wake-up, without fences). Only the chunk `tail` points into ever holds waiters: each
+//! publish wakes those of its chunk.
+//!
+//! The `SLOW` flag sends publishers through the topic's state lock: it is set while the topic
+//! has queue subscribers (mailboxes) or lossless ring readers (gates), which a publish must
+//! look at. Setting it under the tail lock waits out a publisher that is past the check.
 //!
 //! Readers never gate the writer: a reader that finds its next slot overwritten (its sequence
 //! is newer than expected) has lagged and jumps forward, counting exactly what it skipped.
 
+use crate::core::Payload;
 use crate::error::TryRecvError;
 use crate::event::Event;
-use crate::sync::{AtomicU64, Mutex, Ordering, lock};
+use crate::mailbox::Padded;
+use crate::sync::{AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering, lock};
 use crate::waiter::Waiter;
 use std::sync::Arc;
 
-/// Slots per chunk (one lock covers a chunk).
+/// Slots per chunk (one lock covers a chunk). The loom build uses 2, so that models with a
+/// handful of events cross chunk boundaries.
+#[cfg(not(tidewater_loom))]
 const CHUNK: usize = 16;
-/// `tail` bit: some reader registered a waiter and must be woken by the next publish.
-const WAITING: u64 = 1;
+#[cfg(tidewater_loom)]
+const CHUNK: usize = 2;
+/// `tail` bit: publishers must take the topic's state lock (see the module docs).
+const SLOW: u64 = 1;
 /// `tail` bit: the topic is closed.
 const CLOSED: u64 = 2;
 /// `tail` increment for one published event.
@@ -29,16 +48,32 @@ struct Slot<T> {
     value: Option<Arc<T>>,
 }
 
+struct Chunk<T> {
+    slots: Vec<Slot<T>>,
+    /// Readers to wake on the next publish or on close, keyed by subscriber id (empty unless
+    /// `tail` points into this chunk).
+    waiters: Vec<(u64, Waiter)>,
+}
+
 pub(crate) struct Ring<T> {
-    chunks: Box<[Mutex<Vec<Slot<T>>>]>,
+    chunks: Box<[Padded<Mutex<Chunk<T>>>]>,
     /// `slots - 1`; the slot count is a power of two.
     mask: u64,
     /// `log2(chunk length)`.
     chunk_shift: u32,
-    /// `(next sequence << 2) | CLOSED | WAITING`.
+    /// `(next sequence << 2) | CLOSED | SLOW`, changed only under the tail lock.
     tail: AtomicU64,
-    /// Readers to wake on the next publish or on close, keyed by subscriber id.
-    waiters: Mutex<Vec<(u64, Waiter)>>,
+    /// The sum over publishes of the ring readers each reached (a metric), changed only under
+    /// the tail lock, so a load and a store suffice.
+    pub(crate) reached: AtomicU64,
+}
+
+/// The tail lock: the lock of the chunk the next event goes to, held while `tail` points into
+/// it. `tail` cannot change while it is held.
+pub(crate) struct TailLock<'a, T> {
+    ring: &'a Ring<T>,
+    chunk: MutexGuard<'a, Chunk<T>>,
+    tail: u64,
 }
 
 /// A ring reader's private position and prefetched events.
@@ -108,14 +143,15 @@ impl<T> Ring<T> {
         let chunk_len = slots.min(CHUNK);
         let chunks = (0..slots / chunk_len)
             .map(|_| {
-                Mutex::new(
-                    (0..chunk_len)
+                Padded(Mutex::new(Chunk {
+                    slots: (0..chunk_len)
                         .map(|_| Slot {
                             seq: u64::MAX,
                             value: None,
                         })
                         .collect(),
-                )
+                    waiters: Vec::new(),
+                }))
             })
             .collect();
         Self {
@@ -123,7 +159,7 @@ impl<T> Ring<T> {
             mask: slots as u64 - 1,
             chunk_shift: chunk_len.trailing_zeros(),
             tail: AtomicU64::new(0),
-            waiters: Mutex::new(Vec::new()),
+            reached: AtomicU64::new(0),
         }
     }
 
@@ -137,85 +173,75 @@ impl<T> Ring<T> {
         self.tail.load(Ordering::Acquire) / STEP
     }
 
-    fn chunk_of(&self, seq: u64) -> (&Mutex<Vec<Slot<T>>>, usize) {
-        let idx = seq & self.mask;
-        let chunk = &self.chunks[(idx >> self.chunk_shift) as usize];
-        (chunk, (idx & ((1 << self.chunk_shift) - 1)) as usize)
+    #[inline]
+    fn chunk_index(&self, seq: u64) -> usize {
+        ((seq & self.mask) >> self.chunk_shift) as usize
     }
 
-    /// Stores event `seq` (the caller holds the topic's publish lock and `seq == next_seq()`),
-    /// without making it visible yet. Returns a shared handle when `share` is set, and what the
-    /// slot held before (drop it after releasing the publish lock).
-    pub(crate) fn write(&self, seq: u64, value: T, share: bool) -> (Option<Arc<T>>, Displaced<T>) {
-        let (chunk, offset) = self.chunk_of(seq);
-        let mut slots = lock(chunk);
-        let slot = &mut slots[offset];
-        slot.seq = seq;
-        // Reuse the old allocation when no subscriber still holds the displaced event.
-        let displaced = match slot.value.as_mut().and_then(Arc::get_mut) {
-            Some(old) => Displaced {
-                _value: Some(std::mem::replace(old, value)),
-                _arc: None,
-            },
-            None => Displaced {
-                _value: None,
-                _arc: slot.value.replace(Arc::new(value)),
-            },
-        };
-        let shared = if share { slot.value.clone() } else { None };
-        (shared, displaced)
+    fn chunk_of(&self, seq: u64) -> (&Mutex<Chunk<T>>, usize) {
+        let chunk = &self.chunks[self.chunk_index(seq)].0;
+        (chunk, (seq & ((1 << self.chunk_shift) - 1)) as usize)
     }
 
-    /// Stores an already shared event (see [`Ring::write`]).
-    pub(crate) fn write_arc(&self, seq: u64, value: Arc<T>) -> Option<Arc<T>> {
-        let (chunk, offset) = self.chunk_of(seq);
-        let mut slots = lock(chunk);
-        let slot = &mut slots[offset];
-        slot.seq = seq;
-        slot.value.replace(value)
-    }
-
-    /// Makes the event written last visible and wakes sleeping readers.
-    pub(crate) fn advance(&self) {
-        let prev = self.tail.fetch_add(STEP, Ordering::AcqRel);
-        if prev & WAITING != 0 {
-            self.wake_readers();
+    /// Takes the tail lock (see [`TailLock`]).
+    #[inline(always)]
+    pub(crate) fn lock_tail(&self) -> TailLock<'_, T> {
+        let mut tail = self.tail.load(Ordering::Acquire);
+        loop {
+            let chunk = lock(self.chunk_of(tail / STEP).0);
+            // Whoever moved `tail` out of this chunk held this lock, so this load sees it.
+            let now = self.tail.load(Ordering::Acquire);
+            if self.chunk_index(now / STEP) == self.chunk_index(tail / STEP) {
+                return TailLock {
+                    ring: self,
+                    chunk,
+                    tail: now,
+                };
+            }
+            tail = now;
         }
     }
 
-    /// Closes the ring: readers drain what is retained for them, then see `Closed`.
-    pub(crate) fn close(&self) {
-        self.tail.fetch_or(CLOSED, Ordering::AcqRel);
-        self.wake_readers();
+    /// The tail lock, unless a flag sends publishers through the topic's state lock.
+    #[inline]
+    pub(crate) fn lock_fast(&self) -> Option<TailLock<'_, T>> {
+        let tail = self.lock_tail();
+        (tail.tail & (SLOW | CLOSED) == 0).then_some(tail)
     }
 
-    fn wake_readers(&self) {
-        let mut waiters = lock(&self.waiters);
-        self.tail.fetch_and(!WAITING, Ordering::AcqRel);
-        // Waking only schedules the reader; doing it under the lock keeps the list's
-        // allocation for the next round instead of reallocating on every publish.
-        for (_, waiter) in waiters.drain(..) {
-            waiter.wake();
-        }
+    /// Closes the ring: readers drain what is retained for them, then see `Closed`. Returns
+    /// the waiting readers, to wake.
+    pub(crate) fn close(&self) -> Vec<(u64, Waiter)> {
+        let mut tail = self.lock_tail();
+        tail.store(tail.tail | CLOSED);
+        std::mem::take(&mut tail.chunk.waiters)
     }
 
     /// Registers `waiter` for subscriber `id`, then returns whether it must still sleep:
     /// `false` when an event at or after `next` was published, or the ring closed, meanwhile.
     pub(crate) fn register(&self, id: u64, next: u64, waiter: Waiter) -> bool {
-        let mut waiters = lock(&self.waiters);
+        let mut chunk = lock(self.chunk_of(next).0);
+        let tail = self.tail.load(Ordering::Acquire);
+        if tail / STEP > next || tail & CLOSED != 0 {
+            return false;
+        }
+        // `tail` is `next`, in this chunk: its publisher or a close takes this lock next.
+        let waiters = &mut chunk.waiters;
         match waiters.iter_mut().find(|(owner, _)| *owner == id) {
             Some(entry) if entry.1.same_as(&waiter) => {}
             Some(entry) => entry.1 = waiter,
             None => waiters.push((id, waiter)),
         }
-        let tail = self.tail.fetch_or(WAITING, Ordering::AcqRel);
-        drop(waiters);
-        tail / STEP <= next && tail & CLOSED == 0
+        true
     }
 
-    /// Forgets the waiter of subscriber `id` (it was dropped).
+    /// Forgets the waiter of subscriber `id` (it was dropped). Only the chunk `tail` points
+    /// into holds waiters; if `tail` moves on meanwhile, its publisher has woken them all.
     pub(crate) fn unregister(&self, id: u64) {
-        lock(&self.waiters).retain(|(owner, _)| *owner != id);
+        let tail = self.tail.load(Ordering::Acquire);
+        lock(self.chunk_of(tail / STEP).0)
+            .waiters
+            .retain(|(owner, _)| *owner != id);
     }
 
     /// Where a reader starts: at the next event, or up to `last` retained events back.
@@ -229,8 +255,8 @@ impl<T> Ring<T> {
         let next = self.next_seq();
         for seq in from.max(next.saturating_sub(self.slots()))..next {
             let (chunk, offset) = self.chunk_of(seq);
-            let slots = lock(chunk);
-            let slot = &slots[offset];
+            let chunk = lock(chunk);
+            let slot = &chunk.slots[offset];
             if let (true, Some(value)) = (slot.seq == seq, &slot.value) {
                 out.push((seq, Arc::clone(value)));
             }
@@ -262,30 +288,27 @@ impl<T> Ring<T> {
         let (chunk, offset) = self.chunk_of(next);
         // At most the rest of this chunk, and never past `end` (`end - next <= slots`).
         let available = (end - next).min((1u64 << self.chunk_shift) - offset as u64) as usize;
-        let slots = lock(chunk);
-        let window = &slots[offset..offset + available];
-        // Events `next..end` were all written before `tail` was read; a slot holding a newer
-        // sequence number was overwritten since, and ends the run of events still retained.
-        let fresh = window
-            .iter()
-            .zip(next..)
-            .take_while(|(slot, seq)| slot.seq == *seq)
-            .count();
-        if fresh == 0 {
-            return match window.first() {
-                Some(slot) if slot.value.is_some() && slot.seq > next => {
-                    // Overwritten after `tail` was read: the writer has stored `slot.seq`, so
-                    // the window of events still retained ends there.
-                    Err(Self::lag(&mut cursor.next, slot.seq + 1 - keep))
-                }
-                _ => Err(TryRecvError::Empty),
-            };
+        let chunk = lock(chunk);
+        let window = &chunk.slots[offset..offset + available];
+        // Events `next..end` were all written before `tail` was read. Publishers overwrite in
+        // sequence order, so if the oldest of them is still there, they all are.
+        match window.first() {
+            Some(slot) if slot.seq == next => {}
+            Some(slot) if slot.value.is_some() && slot.seq > next => {
+                // Overwritten after `tail` was read: the writer has stored `slot.seq`, so the
+                // window of events still retained ends there.
+                return Err(Self::lag(&mut cursor.next, slot.seq + 1 - keep));
+            }
+            _ => return Err(TryRecvError::Empty),
         }
-        let local = &mut cursor.local;
+        debug_assert!(window.iter().zip(next..).all(|(slot, seq)| slot.seq == seq));
+        let fresh = window.len();
         // A slot's sequence number is set only together with its value, so every slot of
-        // the run holds one.
-        local.extend(window[..fresh].iter().rev().map(|slot| slot.value.clone()));
-        drop(slots);
+        // the window holds one.
+        cursor
+            .local
+            .extend(window.iter().rev().map(|slot| slot.value.clone()));
+        drop(chunk);
         cursor.batch += fresh as u64;
         cursor.next = next + fresh as u64;
         Ok(())
@@ -315,9 +338,9 @@ impl<T> Ring<T> {
         }
         let (chunk, offset) = self.chunk_of(*next);
         let chunk_end = *next - offset as u64 + (1 << self.chunk_shift);
-        let slots = lock(chunk);
+        let chunk = lock(chunk);
         let mut count = 0;
-        for (slot, seq) in slots[offset..]
+        for (slot, seq) in chunk.slots[offset..]
             .iter()
             .zip(*next..end.min(chunk_end))
             .take(max)
@@ -347,5 +370,86 @@ impl<T> Ring<T> {
         let missed = resume - *next;
         *next = resume;
         TryRecvError::Lagged { missed }
+    }
+}
+
+impl<T> TailLock<'_, T> {
+    /// The sequence number the next publish gets.
+    pub(crate) fn seq(&self) -> u64 {
+        self.tail / STEP
+    }
+
+    /// Where a reader starts: at the next event, or up to `last` retained events back.
+    pub(crate) fn start(&self, last: u64) -> u64 {
+        let next = self.seq();
+        next - last.min(next).min(self.ring.slots())
+    }
+
+    /// Sets or clears the `SLOW` flag.
+    pub(crate) fn set_slow(&mut self, slow: bool) {
+        self.store(if slow {
+            self.tail | SLOW
+        } else {
+            self.tail & !SLOW
+        });
+    }
+
+    fn store(&mut self, tail: u64) {
+        self.tail = tail;
+        self.ring.tail.store(tail, Ordering::Release);
+    }
+
+    /// Publishes event [`seq`](Self::seq): stores it, counts the `readers` it reaches, makes it
+    /// visible, releases the lock and wakes the readers waiting for it. Returns the readers
+    /// reached, a shared handle when `share` is set, and what the slot held before (drop it
+    /// after releasing every lock: its destructor is the user's code).
+    #[inline(always)]
+    pub(crate) fn publish(
+        mut self,
+        payload: Payload<T>,
+        share: bool,
+        readers: &AtomicUsize,
+    ) -> (usize, Option<Arc<T>>, Displaced<T>) {
+        let seq = self.seq();
+        let (_, offset) = self.ring.chunk_of(seq);
+        let slot = &mut self.chunk.slots[offset];
+        slot.seq = seq;
+        let displaced = match payload {
+            // Reuse the old allocation when no subscriber still holds the displaced event.
+            Payload::Owned(value) => match slot.value.as_mut().and_then(Arc::get_mut) {
+                Some(old) => Displaced {
+                    _value: Some(std::mem::replace(old, value)),
+                    _arc: None,
+                },
+                None => Displaced::from_arc(slot.value.replace(Arc::new(value))),
+            },
+            Payload::Shared(value) => Displaced::from_arc(slot.value.replace(value)),
+        };
+        let shared = if share { slot.value.clone() } else { None };
+        // Counted under the tail lock, where a subscription adds its ring reader, so the sum
+        // is exact; publishers are serialized here, so a load and a store suffice.
+        let readers = readers.load(Ordering::Relaxed);
+        let reached = &self.ring.reached;
+        reached.store(
+            reached.load(Ordering::Relaxed) + readers as u64,
+            Ordering::Relaxed,
+        );
+        self.store(self.tail + STEP);
+        if self.chunk.waiters.is_empty() {
+            drop(self.chunk);
+        } else {
+            wake_readers(self.chunk);
+        }
+        (readers, shared, displaced)
+    }
+}
+
+/// Wakes the readers waiting in `chunk`, after releasing its lock.
+#[cold]
+fn wake_readers<T>(mut chunk: MutexGuard<'_, Chunk<T>>) {
+    let waiters = std::mem::take(&mut chunk.waiters);
+    drop(chunk);
+    for (_, waiter) in waiters {
+        waiter.wake();
     }
 }
