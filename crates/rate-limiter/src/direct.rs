@@ -133,8 +133,24 @@ impl<C: Clock> RateLimiter<C> {
     ///
     /// # Errors
     /// [`RateLimited`] with the wait after which it would pass.
-    #[inline]
+    #[inline(always)]
     pub fn check(&self) -> Result<(), RateLimited> {
+        let Engine::Gcra(bucket) = &self.engine else {
+            return self.check_window();
+        };
+        match bucket.try_acquire(1) {
+            Ok(()) => Ok(()),
+            Err(TryAcquireError::Insufficient { retry_after }) => Err(RateLimited { retry_after }),
+            // The burst is at least 1, so one request always fits eventually.
+            Err(TryAcquireError::ExceedsCapacity { .. }) => Err(RateLimited {
+                retry_after: Duration::MAX,
+            }),
+        }
+    }
+
+    /// [`check`](Self::check) for the window algorithms, out of the GCRA hot path.
+    #[inline(never)]
+    fn check_window(&self) -> Result<(), RateLimited> {
         match self.check_n(1) {
             Ok(()) => Ok(()),
             Err(CheckError::RateLimited(limited)) => Err(limited),

@@ -147,16 +147,21 @@ impl Gcra {
         // In the documented range (timestamps below 2^62, spans below 2^58) these sums
         // cannot overflow; wrapping keeps the hot path free of saturation checks and
         // still never panics outside that range.
-        let new_tat = tat
-            .max(now)
-            .wrapping_add(u64::from(n) * self.interval_nanos);
-        let limit = now.wrapping_add(self.tolerance_nanos());
-        if new_tat > limit {
+        //
+        // Conforms iff `max(tat, now) + cost <= now + tolerance`. As `cost <= tolerance`,
+        // that holds whenever `tat < now`, so it is `tat + cost - tolerance <= now`: the
+        // clock reading meets the state in one comparison (and one subtraction for the
+        // wait), the shortest path from reading the clock to a denial.
+        let cost = u64::from(n) * self.interval_nanos;
+        let due = tat
+            .wrapping_add(cost)
+            .saturating_sub(self.tolerance_nanos());
+        if due > now {
             return Err(Denial::Insufficient {
-                retry_after_nanos: new_tat.wrapping_sub(limit),
+                retry_after_nanos: due - now,
             });
         }
-        Ok(new_tat)
+        Ok(tat.max(now).wrapping_add(cost))
     }
 
     /// The state after taking `n` tokens unconditionally, possibly into debt: the caller
