@@ -3,12 +3,22 @@
 //! It is tokio-free (wakers only), so loom can explore it (`tests/loom.rs`). The pools wrap it:
 //! the async pool parks workers as tasks, the blocking pool as threads.
 //!
-//! One word, `state`, holds the closed bit and the number of *reserved* slots: jobs admitted
-//! but not yet taken by a worker. A submitter reserves a slot (CAS, fails when closed or full),
-//! then pushes into the bounded queue, which therefore never overflows. A worker pops, then
-//! releases the slot. Because reservation and the closed bit share one word, a job is admitted
-//! either before `close` (and then a worker takes it before exiting: workers exit only when the
-//! pool is closed *and* no slot is reserved) or not at all (and is handed back).
+//! Two counters track the slots: `admitted` (slots ever reserved, with the closed bit in the
+//! same word) is written only by submitters, `released` (slots ever given back: a job taken,
+//! or a reservation dropped unused) only by workers; the *reserved* slots (jobs admitted but
+//! not yet taken) are the difference. Each side keeps the other's counter as last seen on its
+//! own cache line and reads the other side's line only when that stale value says "full" (a
+//! submitter) or "maybe the last slot" (a worker), so a steady stream does not bounce one
+//! line between submitter and worker on every job. Stale values only err on the safe side:
+//! `released` never goes down, so a submitter's old copy can only make the queue look fuller.
+//!
+//! A submitter reserves a slot (CAS on `admitted`, fails when closed or full), then pushes into
+//! the bounded queue, which therefore never overflows. A worker pops, then releases the slot.
+//! Because reservation and the closed bit share one word, a job is admitted either before
+//! `close` (and then a worker takes it before exiting: workers exit only when the pool is
+//! closed *and* no slot is reserved) or not at all (and is handed back). The release of the
+//! last slot of a closed core wakes the idle workers so they exit: that check and a worker
+//! going to sleep are `SeqCst`, so one of them sees the other (see [`Core::release`]).
 //!
 //! Two "check, then sleep" races need care, and both use the same Dekker pattern (each side
 //! publishes, `fence(SeqCst)`, then reads the other side's flag):
@@ -36,12 +46,21 @@ use crate::sync::{
     Arc, AtomicBool, AtomicU8, AtomicUsize, BoundedQueue, Mutex, Ordering, fence, lock,
 };
 
+/// The closed bit of `admitted`.
 const CLOSED: usize = 1;
+/// One slot in either counter. Both count in steps of two, so that they wrap at the same
+/// modulus (`admitted` keeps its lowest bit for `CLOSED`).
 const ONE_SLOT: usize = 2;
 
 const WAITING: u8 = 0;
 const GRANTED: u8 = 1;
 const REFUSED: u8 = 2;
+
+/// Whether counter value `a` is past `b` (both wrap, and never drift half the range apart).
+fn is_ahead(a: usize, b: usize) -> bool {
+    let distance = a.wrapping_sub(b);
+    distance != 0 && distance < usize::MAX / 2
+}
 
 /// Why the core refused a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,9 +75,10 @@ pub enum Refusal {
 pub struct Core<J> {
     queue: BoundedQueue<J>,
     capacity: usize,
-    /// `(reserved << 1) | CLOSED`. Written by every submit and every pop, so kept off the
-    /// line of the read-mostly counters below.
-    state: CachePadded<AtomicUsize>,
+    /// The submitters' line.
+    admission: CachePadded<Admission>,
+    /// The workers' line.
+    release: CachePadded<Release>,
     aborting: AtomicBool,
     live_workers: AtomicUsize,
     /// Mirrors `waiters.idle.len()`, readable without the lock.
@@ -68,6 +88,22 @@ pub struct Core<J> {
     /// Mirrors `waiters.space.len()`, readable without the lock.
     space_count: AtomicUsize,
     waiters: Mutex<Waiters>,
+}
+
+/// Written by submitters on every reservation.
+struct Admission {
+    /// `(slots ever reserved << 1) | CLOSED`.
+    admitted: AtomicUsize,
+    /// `Release::released` as some submitter last read it (never above it).
+    released_seen: AtomicUsize,
+}
+
+/// Written by workers on every job they take.
+struct Release {
+    /// Slots ever given back, times [`ONE_SLOT`].
+    released: AtomicUsize,
+    /// The slot count of `Admission::admitted` as some releaser last read it (never above it).
+    admitted_seen: AtomicUsize,
 }
 
 struct Waiters {
@@ -95,7 +131,14 @@ impl<J> Core<J> {
         Self {
             queue: BoundedQueue::new(capacity.max(1)),
             capacity: capacity.max(1),
-            state: CachePadded::new(AtomicUsize::new(0)),
+            admission: CachePadded::new(Admission {
+                admitted: AtomicUsize::new(0),
+                released_seen: AtomicUsize::new(0),
+            }),
+            release: CachePadded::new(Release {
+                released: AtomicUsize::new(0),
+                admitted_seen: AtomicUsize::new(0),
+            }),
             aborting: AtomicBool::new(false),
             live_workers: AtomicUsize::new(workers),
             idle_count: AtomicUsize::new(0),
@@ -118,13 +161,23 @@ impl<J> Core<J> {
     /// Jobs admitted but not yet taken by a worker.
     #[must_use]
     pub fn reserved(&self) -> usize {
-        self.state.load(Ordering::Acquire) >> 1
+        // Both counters only grow: `released` unchanged around the read of `admitted` makes
+        // the pair a snapshot of one instant.
+        let mut released = self.release.released.load(Ordering::SeqCst);
+        loop {
+            let admitted = self.admission.admitted.load(Ordering::SeqCst) & !CLOSED;
+            let again = self.release.released.load(Ordering::SeqCst);
+            if again == released {
+                return admitted.wrapping_sub(released) / ONE_SLOT;
+            }
+            released = again;
+        }
     }
 
     /// Whether intake is closed.
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        self.state.load(Ordering::Acquire) & CLOSED != 0
+        self.admission.admitted.load(Ordering::Acquire) & CLOSED != 0
     }
 
     /// Whether the deadline passed: workers cancel what they pop instead of running it.
@@ -142,7 +195,10 @@ impl<J> Core<J> {
     /// Closed and every admitted job taken by a worker: no job will ever be queued again.
     #[must_use]
     pub fn is_finished(&self) -> bool {
-        self.state.load(Ordering::Acquire) == CLOSED
+        // `admitted` no longer changes once closed, and `released` never passes it: read in
+        // this order, equal means every slot was given back.
+        let admitted = self.admission.admitted.load(Ordering::SeqCst);
+        admitted & CLOSED != 0 && self.release.released.load(Ordering::SeqCst) == admitted & !CLOSED
     }
 
     /// Finished, and every worker exited (so every taken job is done).
@@ -160,26 +216,34 @@ impl<J> Core<J> {
     }
 
     fn reserve_slot(&self) -> Result<(), Refusal> {
-        // Start from a guess (open, nothing reserved) instead of a load: the word usually sits
-        // in a worker's cache, and a load then a CAS fetch it twice (to read, then to own).
-        // A wrong guess costs one failed CAS, which returns the real value and leaves the line
-        // here for the retry.
-        let mut state = 0;
+        let admission = &*self.admission;
+        let limit = self.capacity * ONE_SLOT;
+        let mut admitted = admission.admitted.load(Ordering::Relaxed);
         loop {
-            if state & CLOSED != 0 {
+            if admitted & CLOSED != 0 {
                 return Err(Refusal::Closed);
             }
-            if state >> 1 >= self.capacity {
-                return Err(Refusal::Full);
+            // A stale `released` makes the queue look fuller than it is, never emptier: only
+            // then read the workers' line (SeqCst: a waiting submitter's re-check after it
+            // registers must see a release that did not see it registered).
+            let seen = admission.released_seen.load(Ordering::Relaxed);
+            if admitted.wrapping_sub(seen) >= limit {
+                let released = self.release.released.load(Ordering::SeqCst);
+                if released != seen {
+                    admission.released_seen.store(released, Ordering::Relaxed);
+                }
+                if admitted.wrapping_sub(released) >= limit {
+                    return Err(Refusal::Full);
+                }
             }
-            match self.state.compare_exchange_weak(
-                state,
-                state + ONE_SLOT,
-                Ordering::AcqRel,
+            match admission.admitted.compare_exchange_weak(
+                admitted,
+                admitted.wrapping_add(ONE_SLOT),
+                Ordering::SeqCst,
                 Ordering::Relaxed,
             ) {
                 Ok(_) => return Ok(()),
-                Err(actual) => state = actual,
+                Err(actual) => admitted = actual,
             }
         }
     }
@@ -320,15 +384,35 @@ impl<J> Core<J> {
         Some(job)
     }
 
-    /// Gives a reserved slot back: to the oldest waiting submitter if there is one.
+    /// Gives a reserved slot back: to the oldest waiting submitter if there is one; and when
+    /// it was the last slot of a closed core, wakes the idle workers so they exit.
+    ///
+    /// The last-slot check reads `admitted` only when this release catches up with the last
+    /// value of it seen here (otherwise slots known to be admitted are still out, and the
+    /// release of the last of them checks). It is `SeqCst` against [`close`](Self::close)
+    /// (`CLOSED` then the idle list) and a worker going to sleep (registers, fence, then
+    /// [`is_finished`](Self::is_finished)): either this release sees `CLOSED`, or `close`
+    /// wakes the worker, or the worker, registering after `close`, sees this release.
     fn release(&self) {
-        let previous = self.state.fetch_sub(ONE_SLOT, Ordering::AcqRel);
+        let release = &*self.release;
+        let released = release
+            .released
+            .fetch_add(ONE_SLOT, Ordering::SeqCst)
+            .wrapping_add(ONE_SLOT);
         fence(Ordering::SeqCst);
         if self.space_count.load(Ordering::Relaxed) > 0 {
             self.grant_waiters();
         }
-        if previous == CLOSED + ONE_SLOT {
-            // The last slot of a closed core: idle workers may now exit.
+        // `admitted_seen` never passes the real `admitted`: ahead of this release means slots
+        // are still out, and the release of the last of them checks.
+        if is_ahead(release.admitted_seen.load(Ordering::Relaxed), released) {
+            return;
+        }
+        let admitted = self.admission.admitted.load(Ordering::SeqCst);
+        release
+            .admitted_seen
+            .store(admitted & !CLOSED, Ordering::Relaxed);
+        if admitted & CLOSED != 0 && admitted & !CLOSED == released {
             self.wake_all_idle();
         }
     }
@@ -373,7 +457,7 @@ impl<J> Core<J> {
     /// Stops intake: later submits are refused, waiting submitters are refused, idle workers
     /// wake to drain. Returns `true` for the call that closed it.
     pub fn close(&self) -> bool {
-        let previous = self.state.fetch_or(CLOSED, Ordering::AcqRel);
+        let previous = self.admission.admitted.fetch_or(CLOSED, Ordering::SeqCst);
         if previous & CLOSED != 0 {
             return false;
         }

@@ -271,3 +271,33 @@ fn two_idle_workers_two_jobs_each_job_reaches_a_worker() {
         assert_eq!(got, [Some(1), Some(2)]);
     });
 }
+
+/// The last slot of a closed core wakes the idle workers so they exit, even when it is a
+/// reservation given back unused rather than a job taken: a worker takes the one queued job
+/// and sleeps while a submitter holds the other slot, intake closes, then that slot is
+/// dropped. The worker must get the job and then see the core finished (it never hangs),
+/// whichever of close, the drop, its take and its going to sleep comes first; the take makes
+/// the worker side remember a count of admitted slots that the drop must not trust blindly.
+#[test]
+fn an_unused_slot_given_back_after_close_lets_idle_workers_exit() {
+    loom::model(|| {
+        let core = Arc::new(Core::<u32>::new(2, 1));
+        assert!(core.try_submit(7).is_ok());
+        let permit = core.try_reserve().expect("a second free slot");
+        let worker = {
+            let core = core.clone();
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                while let Some(job) = block_on(core.next_job(0)) {
+                    got.push(job);
+                }
+                core.worker_exited();
+                got
+            })
+        };
+        core.close();
+        drop(permit);
+        assert_eq!(worker.join().unwrap(), [7]);
+        assert!(core.is_drained());
+    });
+}
