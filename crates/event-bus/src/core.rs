@@ -1,20 +1,23 @@
 //! One topic's shared state: the ring, the attached mailboxes, and the publish protocol.
 //!
 //! Publishing is serialized by the ring's tail lock (see `ring.rs`), which makes sequence
-//! numbers dense. A topic with queue subscribers (mailboxes) or lossless ring readers (gates)
-//! also publishes under one mutex per topic (`state`), held around the ring write and the
-//! deliveries to the queues, which gives every subscriber the events in publish order; the
-//! ring's `SLOW` flag, set exactly while there are such subscribers, tells publishers to take
-//! it. A topic with only `Lag` ring readers publishes under the tail lock alone. The locks
-//! cover only bookkeeping: payloads are moved, never cloned, and subscribers never take the
-//! state lock to receive.
+//! numbers dense. A topic with queue subscribers (mailboxes) also publishes under one mutex per
+//! topic (`state`), held around the ring write and the deliveries to the queues, which gives
+//! every subscriber the events in publish order; the ring's `SLOW` flag, set exactly while
+//! there are mailboxes, tells publishers to take it. Lossless ring readers (gates) hold
+//! publishers back through the ring's `gate_limit`, a mirror of `State::gate_limit` checked
+//! under the tail lock: a publish below it needs no state lock, and one that reaches it takes
+//! the state lock to re-read the gates and to wait or convert. While the next sequence number
+//! is at or past the limit no publish gets past the tail lock, so under the state lock it
+//! stays put until the limit is raised. The locks cover only bookkeeping: payloads are moved,
+//! never cloned, and subscribers never take the state lock to receive.
 
 use crate::event::Event;
 use crate::gate::Gate;
 use crate::mailbox::Mailbox;
 use crate::metrics::{SubscriberCounters, TopicCounters, TopicMetrics};
 use crate::options::Overflow;
-use crate::ring::{Cursor, Displaced, Ring, TailLock};
+use crate::ring::{Cursor, Displaced, Ring};
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering, lock};
 use crate::waiter::Waiter;
 use std::sync::Arc;
@@ -61,7 +64,7 @@ struct State<T> {
     /// How many attached mailboxes are `Overflow::Block`.
     lossless: usize,
     closed: bool,
-    /// Mirror of the ring's `SLOW` flag: there are mailboxes or gates.
+    /// Mirror of the ring's `SLOW` flag: there are mailboxes.
     slow: bool,
     /// Gates of the lossless ring readers, each with the sequence number it let publishing
     /// reach (exclusive) when last read, and the smallest of those: a publisher reads a gate
@@ -76,20 +79,20 @@ struct State<T> {
 
 impl<T> State<T> {
     /// Rereads the gates that hold event `next` back; whether all of them now let it through.
-    fn recheck_gates(&mut self, next: u64) -> bool {
+    fn recheck_gates(&mut self, next: u64, ring: &Ring<T>) -> bool {
         for (gate, limit) in &mut self.gates {
             if *limit <= next {
                 *limit = gate.limit();
             }
         }
-        self.update_limit();
+        self.update_limit(ring);
         next < self.gate_limit
     }
 
     /// For a lossless publish of `value` as event `next`: the first `Block` subscriber with no
     /// room for it, or `None` when all have room (a slot is then reserved for it in every
     /// wildcard queue it is for). When one is full, gives back the slots reserved so far.
-    fn find_full(&mut self, value: &T, next: u64) -> Option<Full> {
+    fn find_full(&mut self, value: &T, next: u64, ring: &Ring<T>) -> Option<Full> {
         if self.lossless > 0 {
             for (i, a) in self.mailboxes.iter().enumerate() {
                 if a.takes(value) && !a.mailbox.has_room(a.tag.is_some()) {
@@ -98,11 +101,24 @@ impl<T> State<T> {
                 }
             }
         }
-        if next >= self.gate_limit && !self.recheck_gates(next) {
+        if next >= self.gate_limit && !self.recheck_gates(next, ring) {
             self.unreserve(self.mailboxes.len(), value);
             return Some(Full::Gates);
         }
         None
+    }
+
+    /// For a lossless publish of event `next` that a gate holds back: registers `waiter` with
+    /// the first gate still full (its subscriber's counters), or `None` when all have room now.
+    fn register_with_full_gate(
+        &self,
+        next: u64,
+        waiter: &dyn Fn() -> Waiter,
+    ) -> Option<Arc<SubscriberCounters>> {
+        self.gates
+            .iter()
+            .find(|(gate, limit)| *limit <= next && !gate.has_room_or_register(next, waiter))
+            .map(|(gate, _)| Arc::clone(&gate.counters))
     }
 
     /// Gives back the slots a lossless publish of `value` reserved in the wildcard queues
@@ -115,8 +131,11 @@ impl<T> State<T> {
         }
     }
 
-    fn update_limit(&mut self) {
+    /// Recomputes the smallest cached gate limit and mirrors it in the ring. Only a new gate
+    /// lowers it, and that happens under the tail lock.
+    fn update_limit(&mut self, ring: &Ring<T>) {
         self.gate_limit = self.gates.iter().map(|g| g.1).min().unwrap_or(u64::MAX);
+        ring.gate_limit.store(self.gate_limit, Ordering::Release);
     }
 
     fn prune(&mut self) {
@@ -181,24 +200,32 @@ impl<T: Send + Sync + 'static> Core<T> {
 
     /// Publishes without waiting: full `Block` subscribers are not reached (and count a drop).
     pub(crate) fn publish(&self, payload: Payload<T>) -> usize {
-        if let Some(tail) = self.ring.lock_fast() {
-            let (reached, _, displaced) = tail.publish(payload, false, &self.ring_readers);
+        loop {
+            if let Some(tail) = self.ring.lock_fast() {
+                let (reached, _, displaced) = tail.publish(payload, false, &self.ring_readers);
+                drop(displaced);
+                return reached;
+            }
+            let mut state = lock(&self.state);
+            if state.closed {
+                drop(state);
+                self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                return 0;
+            }
+            if self.ring.next_seq() >= state.gate_limit {
+                self.convert_full_gates(&mut state);
+            }
+            if !state.slow {
+                // No mailbox, and every gate has room (the limit was raised): publish on the
+                // fast path.
+                drop(state);
+                continue;
+            }
+            let (reached, displaced) = self.publish_locked(&mut state, payload, false);
+            drop(state);
             drop(displaced);
             return reached;
         }
-        let mut state = lock(&self.state);
-        if state.closed {
-            drop(state);
-            self.counters.rejected.fetch_add(1, Ordering::Relaxed);
-            return 0;
-        }
-        if self.ring.next_seq() >= state.gate_limit {
-            self.convert_full_gates(&mut state);
-        }
-        let (reached, displaced) = self.publish_locked(&mut state, payload, false);
-        drop(state);
-        drop(displaced);
-        reached
     }
 
     /// Publishes if every `Block` subscriber the event is for has room; otherwise registers
@@ -208,47 +235,54 @@ impl<T: Send + Sync + 'static> Core<T> {
         value: T,
         waiter: &dyn Fn() -> Waiter,
     ) -> Lossless<T> {
-        // Without the flag there is no `Block` subscriber, so nothing holds the publish back.
-        if let Some(tail) = self.ring.lock_fast() {
-            let (reached, _, displaced) =
-                tail.publish(Payload::Owned(value), false, &self.ring_readers);
+        loop {
+            // Below the gates' limit and without mailboxes nothing holds the publish back.
+            if let Some(tail) = self.ring.lock_fast() {
+                let (reached, _, displaced) =
+                    tail.publish(Payload::Owned(value), false, &self.ring_readers);
+                drop(displaced);
+                return Lossless::Published(reached);
+            }
+            let mut state = lock(&self.state);
+            if state.closed {
+                return Lossless::Closed(value);
+            }
+            // Either no publish bypasses this lock (the flag is set: there are mailboxes), or
+            // `next` reached the gates' limit, so no publish gets past the tail lock until the
+            // limit is raised under this lock: either way `next` stays put while it is held.
+            let next = self.ring.next_seq();
+            if !state.slow {
+                if next < state.gate_limit || state.recheck_gates(next, &self.ring) {
+                    continue; // room: publish on the fast path
+                }
+                match state.register_with_full_gate(next, waiter) {
+                    Some(blocker) => return Lossless::Blocked(value, blocker),
+                    None => continue,
+                }
+            }
+            // Wildcard queues are fed by several topics, so a publish reserves its slot in each
+            // of them (see `Mailbox::has_room`). Room is checked first without registering; only
+            // once every reservation is given back does the publisher register with the full
+            // subscriber (which may have room by then: try again).
+            while let Some(full) = state.find_full(&value, next, &self.ring) {
+                let registered = match full {
+                    Full::Mailbox(i) => {
+                        let mb = &state.mailboxes[i].mailbox;
+                        (!mb.has_room_or_register(waiter)).then(|| Arc::clone(&mb.counters))
+                    }
+                    Full::Gates => state.register_with_full_gate(next, waiter),
+                };
+                if let Some(blocker) = registered {
+                    return Lossless::Blocked(value, blocker);
+                }
+            }
+            let lossless = state.lossless > 0;
+            let (reached, displaced) =
+                self.publish_locked(&mut state, Payload::Owned(value), lossless);
+            drop(state);
             drop(displaced);
             return Lossless::Published(reached);
         }
-        let mut state = lock(&self.state);
-        if state.closed {
-            return Lossless::Closed(value);
-        }
-        // With a `Block` subscriber the flag is set, so no publish bypasses this lock: `next`
-        // stays the next sequence number while it is held.
-        let next = self.ring.next_seq();
-        // Wildcard queues are fed by several topics, so a publish reserves its slot in each
-        // of them (see `Mailbox::has_room`). Room is checked first without registering; only
-        // once every reservation is given back does the publisher register with the full
-        // subscriber (which may have room by then: try again).
-        while let Some(full) = state.find_full(&value, next) {
-            let registered = match full {
-                Full::Mailbox(i) => {
-                    let mb = &state.mailboxes[i].mailbox;
-                    (!mb.has_room_or_register(waiter)).then(|| Arc::clone(&mb.counters))
-                }
-                Full::Gates => state
-                    .gates
-                    .iter()
-                    .find(|(gate, limit)| {
-                        *limit <= next && !gate.has_room_or_register(next, waiter)
-                    })
-                    .map(|(gate, _)| Arc::clone(&gate.counters)),
-            };
-            if let Some(blocker) = registered {
-                return Lossless::Blocked(value, blocker);
-            }
-        }
-        let lossless = state.lossless > 0;
-        let (reached, displaced) = self.publish_locked(&mut state, Payload::Owned(value), lossless);
-        drop(state);
-        drop(displaced);
-        Lossless::Published(reached)
     }
 
     /// Publishes event `next_seq()`. `reserved`: a lossless publish that reserved a slot in
@@ -299,9 +333,13 @@ impl<T: Send + Sync + 'static> Core<T> {
     #[cold]
     fn convert_full_gates(&self, state: &mut State<T>) {
         let next = self.ring.next_seq();
-        if state.recheck_gates(next) {
+        if state.recheck_gates(next, &self.ring) {
             return;
         }
+        // The queues must get every event after the ones they are preloaded with: publishers
+        // go through this lock from now on (none gets past the tail lock meanwhile: `next` is
+        // at the gates' limit until `update_limit` below raises it).
+        self.set_slow(state);
         let mut i = 0;
         while i < state.gates.len() {
             if state.gates[i].1 > next {
@@ -326,7 +364,7 @@ impl<T: Send + Sync + 'static> Core<T> {
             state.lossless += 1;
             state.mailboxes.push(Attached { mailbox, tag: None });
         }
-        state.update_limit();
+        state.update_limit(&self.ring);
     }
 
     /// Adds a ring reader starting `last` events back (its id, cursor and counters).
@@ -354,7 +392,7 @@ impl<T: Send + Sync + 'static> Core<T> {
             state
                 .gates
                 .push((Arc::clone(&gate), cursor.next + cursor.capacity));
-            state.update_limit();
+            state.update_limit(&self.ring);
             gate
         })
     }
@@ -371,8 +409,8 @@ impl<T: Send + Sync + 'static> Core<T> {
         let capacity = capacity as u64;
         let mut state = lock(&self.state);
         // Under the tail lock: no publish falls between the start and the count of readers
-        // (or, for a gate, the flag that makes publishers look at it).
-        let mut tail = self.ring.lock_tail();
+        // (or, for a gate, the lowered limit that makes publishers look at it).
+        let tail = self.ring.lock_tail();
         let cursor = Cursor {
             next: tail.start((last as u64).min(capacity)),
             capacity,
@@ -381,9 +419,6 @@ impl<T: Send + Sync + 'static> Core<T> {
         };
         let out = extra(&mut state, &cursor, &counters);
         self.ring_readers.fetch_add(1, Ordering::Relaxed);
-        if !state.gates.is_empty() {
-            Self::set_slow(&mut state, &mut tail);
-        }
         drop(tail);
         state.subscribers.push(counters);
         drop(state);
@@ -397,7 +432,7 @@ impl<T: Send + Sync + 'static> Core<T> {
         let mut state = lock(&self.state);
         if let Some(i) = state.gates.iter().position(|g| Arc::ptr_eq(&g.0, gate)) {
             state.gates.swap_remove(i);
-            state.update_limit();
+            state.update_limit(&self.ring);
             self.ring_readers.fetch_sub(1, Ordering::Relaxed);
         } else if let Some(mailbox) = gate.converted() {
             mailbox.detach();
@@ -430,7 +465,7 @@ impl<T: Send + Sync + 'static> Core<T> {
         }
         // From here on every publish takes the state lock, so it reaches the new mailbox,
         // and the start below stays the next sequence number while the lock is held.
-        Self::set_slow(&mut state, &mut self.ring.lock_tail());
+        self.set_slow(&mut state);
         let mut replay = Vec::new();
         let from = self.ring.start(last as u64);
         self.ring.retained_from(from, &mut replay);
@@ -463,17 +498,18 @@ impl<T: Send + Sync + 'static> Core<T> {
         state.retire(&mailbox.counters, &self.counters);
     }
 
-    /// Sends publishers through the state lock (held by the caller, with the tail lock).
-    fn set_slow(state: &mut State<T>, tail: &mut TailLock<'_, T>) {
+    /// Sends publishers through the state lock (held by the caller): a mailbox is about to be
+    /// attached. Taking the tail lock waits out a publisher already past the flag.
+    fn set_slow(&self, state: &mut State<T>) {
         if !state.slow {
-            tail.set_slow(true);
+            self.ring.lock_tail().set_slow(true);
             state.slow = true;
         }
     }
 
-    /// Lets publishers bypass the state lock again once no mailbox or gate is left.
+    /// Lets publishers bypass the state lock again once no mailbox is left.
     fn clear_slow_if_idle(&self, state: &mut State<T>) {
-        if state.slow && state.mailboxes.is_empty() && state.gates.is_empty() {
+        if state.slow && state.mailboxes.is_empty() {
             self.ring.lock_tail().set_slow(false);
             state.slow = false;
         }

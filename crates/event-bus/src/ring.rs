@@ -16,8 +16,10 @@
 //! publish wakes those of its chunk.
 //!
 //! The `SLOW` flag sends publishers through the topic's state lock: it is set while the topic
-//! has queue subscribers (mailboxes) or lossless ring readers (gates), which a publish must
-//! look at. Setting it under the tail lock waits out a publisher that is past the check.
+//! has queue subscribers (mailboxes), which a publish must deliver to. Setting it under the
+//! tail lock waits out a publisher that is past the check. Lossless ring readers (gates) only
+//! need the next sequence number to stay below `gate_limit`, which the publisher checks under
+//! the tail lock; only a publish that reaches it goes through the state lock.
 //!
 //! Readers never gate the writer: a reader that finds its next slot overwritten (its sequence
 //! is newer than expected) has lagged and jumps forward, counting exactly what it skipped.
@@ -66,6 +68,10 @@ pub(crate) struct Ring<T> {
     /// The sum over publishes of the ring readers each reached (a metric), changed only under
     /// the tail lock, so a load and a store suffice.
     pub(crate) reached: AtomicU64,
+    /// Events before this sequence number fit in every lossless reader's gate: the topic's
+    /// cached minimum of the gates' limits (`u64::MAX` without gates). Lowered only under the
+    /// tail lock (a new gate), raised under the topic's state lock.
+    pub(crate) gate_limit: AtomicU64,
 }
 
 /// The tail lock: the lock of the chunk the next event goes to, held while `tail` points into
@@ -160,6 +166,7 @@ impl<T> Ring<T> {
             chunk_shift: chunk_len.trailing_zeros(),
             tail: AtomicU64::new(0),
             reached: AtomicU64::new(0),
+            gate_limit: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -202,11 +209,13 @@ impl<T> Ring<T> {
         }
     }
 
-    /// The tail lock, unless a flag sends publishers through the topic's state lock.
+    /// The tail lock, unless a flag sends publishers through the topic's state lock or the
+    /// next event does not fit in some lossless reader's gate (as far as the topic knows).
     #[inline]
     pub(crate) fn lock_fast(&self) -> Option<TailLock<'_, T>> {
         let tail = self.lock_tail();
-        (tail.tail & (SLOW | CLOSED) == 0).then_some(tail)
+        (tail.tail & (SLOW | CLOSED) == 0 && tail.seq() < self.gate_limit.load(Ordering::Acquire))
+            .then_some(tail)
     }
 
     /// Closes the ring: readers drain what is retained for them, then see `Closed`. Returns

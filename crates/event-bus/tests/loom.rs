@@ -520,3 +520,90 @@ fn a_lossless_ring_reader_racing_lock_free_publishes_gates_every_later_one() {
         assert_eq!(got, (start..3).collect::<Vec<_>>(), "a gap after the start");
     });
 }
+
+/// Two lossless publishers (two events and one) racing for a lossless ring reader of
+/// capacity 1 on a one-slot ring:
+/// below the gate's limit they publish under the tail lock alone, and the one that reaches it
+/// re-reads the gate under the topic lock and waits. Neither may overrun the gate (the second
+/// event would overwrite the unreceived first: a lag or a lost event), and neither may sleep
+/// through the receive that makes room.
+#[test]
+fn racing_lossless_publishers_never_overrun_a_gate() {
+    loom::model(|| {
+        let t = topic(1);
+        let mut sub = t.subscribe_with(opts(1, Overflow::Block)).unwrap();
+        let publishers: Vec<_> = [&[1, 2][..], &[3]]
+            .into_iter()
+            .map(|events| {
+                let t = t.clone();
+                thread::spawn(move || {
+                    for &v in events {
+                        assert_eq!(t.blocking_publish(v).unwrap(), 1);
+                    }
+                })
+            })
+            .collect();
+        let mut got = Vec::new();
+        for seq in 0..3 {
+            let event = sub.blocking_recv().unwrap();
+            assert_eq!(event.seq(), seq);
+            got.push(*event);
+        }
+        assert!(got.iter().position(|v| *v == 1) < got.iter().position(|v| *v == 2));
+        got.sort_unstable();
+        assert_eq!(got, [1, 2, 3]);
+        for p in publishers {
+            p.join().unwrap();
+        }
+    });
+}
+
+/// A non-waiting publisher that finds a lossless ring reader full converts it into a queue
+/// subscriber while a lossless publisher races it: from the conversion on, every publish
+/// must go through the topic lock to reach the queue, so the subscriber receives exactly the
+/// events the publishes reported reaching it, in order, and received + dropped == published.
+#[test]
+fn a_gate_converted_while_a_lossless_publisher_races_loses_nothing() {
+    loom::model(|| {
+        let t = topic(2);
+        let mut sub = t.subscribe_with(opts(1, Overflow::Block)).unwrap();
+        let done = std::sync::Arc::new(AtomicBool::new(false));
+        let lossless = {
+            let (t, done) = (t.clone(), done.clone());
+            thread::spawn(move || {
+                let reached = t.blocking_publish(10).unwrap();
+                done.store(true, Ordering::Release);
+                reached
+            })
+        };
+        let plain = {
+            let t = t.clone();
+            thread::spawn(move || t.publish(20) + t.publish(21))
+        };
+        let mut received = Vec::new();
+        let mut take = |sub: &mut Subscriber<u64>| match sub.try_recv() {
+            Ok(event) => {
+                received.push(*event);
+                true
+            }
+            Err(TryRecvError::Empty) => false,
+            Err(e) => panic!("a lossless subscriber got {e:?}"),
+        };
+        // Keep making room until the lossless publisher is through.
+        while !done.load(Ordering::Acquire) {
+            if !take(&mut sub) {
+                thread::yield_now();
+            }
+        }
+        let reached = lossless.join().unwrap() + plain.join().unwrap();
+        while take(&mut sub) {}
+        assert_eq!(
+            received.len(),
+            reached,
+            "every reached event is received: {received:?}"
+        );
+        let plain_order: Vec<_> = received.iter().filter(|v| **v >= 20).collect();
+        assert!(plain_order.windows(2).all(|w| w[0] < w[1]), "{received:?}");
+        assert_eq!(received.len() as u64 + sub.metrics().dropped, 3);
+    });
+}
