@@ -52,6 +52,7 @@ mod driver;
 mod error;
 mod guard;
 mod hooks;
+mod live;
 mod os_signals;
 mod phase;
 mod progress;
@@ -64,7 +65,6 @@ mod shared;
 mod shutdown;
 mod signal;
 mod sync;
-mod table;
 
 pub use builder::ShutdownBuilder;
 pub use error::{BuildError, GuardError, SpawnError};

@@ -4,8 +4,8 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use futures_util::FutureExt;
@@ -14,22 +14,40 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::SpawnError;
+use crate::live::LiveCount;
 use crate::progress::RunningTask;
 use crate::reason::Reason;
 use crate::report::{Outcome, TaskOutput, TaskReport};
-use crate::shard::{Shard, TaskKey};
+use crate::shard::{Entry, Registry, Shard, TaskKey};
 use crate::shared::{FailurePolicy, Shared};
 use crate::signal::ShutdownSignal;
 
-/// Keeps each shard on cache lines of its own: the lock word and the shard's hot fields share
-/// the first (see [`Shard`]).
+/// Keeps each shard on cache lines of its own.
 #[repr(align(128))]
-struct Padded(Mutex<Shard>);
+struct Padded(Shard);
 
 const SHARDS: u8 = 16;
+const UNASSIGNED: u8 = u8::MAX;
+
+/// Hands each thread its shard, round robin.
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
-    static NEXT_SHARD: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+    static HOME_SHARD: std::cell::Cell<u8> = const { std::cell::Cell::new(UNASSIGNED) };
+}
+
+/// The shard this thread registers its spawns in, the same every time: the shard's lock and
+/// registry stay in this thread's cache (the workers ending its tasks never take that lock).
+fn home_shard() -> u8 {
+    HOME_SHARD
+        .try_with(|home| {
+            if home.get() == UNASSIGNED {
+                let next = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % usize::from(SHARDS);
+                home.set(u8::try_from(next).unwrap_or(0));
+            }
+            home.get()
+        })
+        .unwrap_or(0) // a spawn from a thread-local destructor: any shard will do
 }
 
 /// Aligned so the `Arc`'s reference counts (bumped by every spawn and task end) sit on their
@@ -45,8 +63,8 @@ pub(crate) struct ScopeShared {
     aborted: AtomicBool,
     token: CancellationToken,
     shards: Box<[Padded]>,
-    /// How many `idle()` futures are waiting; finishers only look for "all idle" when > 0.
-    idle_waiters: AtomicUsize,
+    /// Running tasks, and how many `idle()` futures wait for none.
+    live: LiveCount,
     early_failures: AtomicUsize,
     idle: Notify,
 }
@@ -83,24 +101,22 @@ impl ScopeShared {
             closed: AtomicBool::new(false),
             aborted: AtomicBool::new(false),
             token,
-            shards: (0..SHARDS)
-                .map(|_| Padded(Mutex::new(Shard::new())))
-                .collect(),
-            idle_waiters: AtomicUsize::new(0),
+            shards: (0..SHARDS).map(|_| Padded(Shard::new())).collect(),
+            live: LiveCount::new(usize::from(SHARDS)),
             early_failures: AtomicUsize::new(0),
             idle: Notify::new(),
         }
     }
 
-    fn shard(&self, index: usize) -> MutexGuard<'_, Shard> {
-        self.shards[index]
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn shard(&self, index: u8) -> &Shard {
+        &self.shards[usize::from(index)].0
     }
 
-    fn each_shard(&self) -> impl Iterator<Item = MutexGuard<'_, Shard>> {
-        (0..self.shards.len()).map(|i| self.shard(i))
+    /// Each shard with its registry locked, one at a time.
+    fn each_shard(&self) -> impl Iterator<Item = (&Shard, crate::sync::MutexGuard<'_, Registry>)> {
+        self.shards
+            .iter()
+            .map(|padded| (&padded.0, padded.0.lock()))
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
@@ -130,7 +146,7 @@ impl ScopeShared {
     /// Run `register` while this scope provably stays open (its first shard is locked, and
     /// [`cancel`](Self::cancel) closes that shard first).
     pub(crate) fn while_open<T>(&self, register: impl FnOnce() -> T) -> Result<T, SpawnError> {
-        let first = self.shard(0);
+        let first = self.shard(0).lock();
         if first.closed {
             return Err(self.closed_error());
         }
@@ -152,19 +168,25 @@ impl ScopeShared {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return Err(SpawnError::NoRuntime);
         };
-        let shard = NEXT_SHARD.with(|next| {
-            let shard = next.get();
-            next.set((shard + 1) % SHARDS);
-            shard
-        });
-        // One short critical section per spawn, and the runtime's spawn outside it: a worker
-        // finishing an earlier task of this shard never waits for a whole `spawn`.
+        let shard = home_shard();
+        // One short critical section per spawn, on a lock this thread keeps to itself; the
+        // runtime's spawn outside it. Counted inside it, so a `cancel` (which closes every
+        // shard under its lock) is followed by `idle()` seeing every task it let in.
         let key = {
-            let mut locked = self.shard(usize::from(shard));
-            if locked.closed {
+            let mut registry = self.shard(shard).lock();
+            if registry.closed {
                 return Err(self.closed_error());
             }
-            locked.insert(name, Instant::now())
+            let key = self
+                .shard(shard)
+                .insert(&mut registry, name, Instant::now());
+            // Not closed, so `None` would need 2^38 tasks running in this shard: memory runs
+            // out long before.
+            let Some(key) = key else {
+                return Err(self.closed_error());
+            };
+            self.live.started(usize::from(shard));
+            key
         };
         let mut slot = TaskSlot {
             scope: Arc::clone(self),
@@ -199,10 +221,18 @@ impl ScopeShared {
         Ok(())
     }
 
-    /// Leave `waker` with the task so an abort can wake it; the task's key may change. `None`:
-    /// the entry is gone (the task was aborted and reported), so the task must stop now.
-    fn register_waker(&self, shard: u8, key: TaskKey, waker: &Waker) -> Option<TaskKey> {
-        self.shard(usize::from(shard)).set_waker(key, waker)
+    /// Leave `waker` with the task so an abort can wake it. `false`: the task was aborted
+    /// (and reported), so it must stop now.
+    fn register_waker(&self, shard: u8, key: TaskKey, waker: &Waker) -> bool {
+        let shard = self.shard(shard);
+        shard.set_waker(&mut shard.lock(), key, waker)
+    }
+
+    /// `n` tasks stopped running: wake `idle()` waiters if none is left.
+    fn ended(&self, n: usize) {
+        if self.live.ended(usize::from(home_shard()), n) {
+            self.idle.notify_waiters();
+        }
     }
 
     fn finish(&self, shard: u8, key: TaskKey, outcome: Outcome) {
@@ -210,9 +240,17 @@ impl ScopeShared {
         // Tasks that complete before the trigger are only counted: skip the clock read.
         // Failures, and tasks the runtime dropped unfinished, are always worth a line.
         let noteworthy = triggered || outcome.is_failure() || outcome == Outcome::Aborted;
-        let ended = noteworthy.then(Instant::now);
-        let mut shard = self.shard(usize::from(shard));
-        let Some((name, started)) = shard.remove(key) else {
+        let shard = self.shard(shard);
+        if !noteworthy {
+            // No lock: the word flips, the shard's sweep counts it later.
+            if shard.end_quietly(key) {
+                self.ended(1);
+            }
+            return; // else aborted at the deadline, already reported
+        }
+        let ended = Instant::now();
+        let mut registry = shard.lock();
+        let Some(Entry { name, started, .. }) = shard.end(&mut registry, key) else {
             return; // aborted at the deadline, already reported
         };
         let policy = self.shared.config.failure_policy;
@@ -229,27 +267,23 @@ impl ScopeShared {
                 _ => String::new(),
             },
         });
-        if noteworthy {
-            let keep = triggered
-                || self.early_failures.fetch_add(1, Ordering::Relaxed)
-                    < self.shared.config.failure_records_per_scope;
-            if let (true, Some(ended)) = (keep, ended) {
-                let line = TaskReport {
-                    name,
-                    scope: self.path.clone(),
-                    elapsed: ended.saturating_duration_since(started),
-                    outcome,
-                };
-                shard.records.push((ended, line));
-            } else {
-                shard.records_dropped += 1;
-            }
+        let keep = triggered
+            || self.early_failures.fetch_add(1, Ordering::Relaxed)
+                < self.shared.config.failure_records_per_scope;
+        if keep {
+            let line = TaskReport {
+                name,
+                scope: self.path.clone(),
+                elapsed: ended.saturating_duration_since(started),
+                outcome,
+            };
+            registry.records.push((ended, line));
         } else {
-            shard.completed_before_trigger += 1;
+            registry.records_dropped += 1;
         }
-        let shard_idle = shard.live() == 0;
-        drop(shard);
-        self.wake_if_idle(shard_idle);
+        drop(registry);
+        // After the line is in: whoever sees the scope idle finds it.
+        self.ended(1);
         if let Some(reason) = trigger {
             self.shared.trigger(reason);
         }
@@ -258,42 +292,35 @@ impl ScopeShared {
     /// Resolves once no task of this scope is running. Cancel safe.
     pub(crate) async fn idle(&self) {
         /// Un-registers the waiter however the future ends.
-        struct Waiting<'a>(&'a AtomicUsize);
+        struct Waiting<'a>(&'a LiveCount);
         impl Drop for Waiting<'_> {
             fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::SeqCst);
+                self.0.wait_ends();
             }
         }
-        // Published before any shard is read under its lock: a finisher that empties a shard
-        // after we read it sees the waiter and re-checks the whole scope.
-        self.idle_waiters.fetch_add(1, Ordering::SeqCst);
-        let _waiting = Waiting(&self.idle_waiters);
+        // Announced before the count is read: the end that leaves none running sees the
+        // waiter (see `LiveCount`).
+        self.live.wait_begins();
+        let _waiting = Waiting(&self.live);
         loop {
             let notified = self.idle.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.live() == 0 {
+            if self.live.none_running() {
                 return;
             }
             notified.await;
         }
     }
 
-    /// Called after a shard emptied: wake `idle()` waiters if the whole scope is idle.
-    fn wake_if_idle(&self, shard_idle: bool) {
-        if shard_idle && self.idle_waiters.load(Ordering::SeqCst) > 0 && self.live() == 0 {
-            self.idle.notify_waiters();
-        }
-    }
-
     /// Close the scope to new tasks and signal its tasks.
     pub(crate) fn cancel(&self) {
         self.closed.store(true, Ordering::Release);
-        for mut shard in self.each_shard() {
-            shard.closed = true;
+        for (shard, mut registry) in self.each_shard() {
+            registry.closed = true;
             // Every task still running will leave a line: no regrowth while they all end.
-            let running = shard.live();
-            shard.records.reserve(running);
+            let running = shard.running(&registry).count();
+            registry.records.reserve(running);
         }
         self.cancelled.store(true, Ordering::Release);
         self.token.cancel();
@@ -307,8 +334,10 @@ impl ScopeShared {
         self.aborted.store(true, Ordering::Release);
         let now = Instant::now();
         let mut wake = Vec::new();
-        for mut shard in self.each_shard() {
-            for entry in shard.drain() {
+        let mut aborted = 0;
+        for (shard, mut registry) in self.each_shard() {
+            for entry in shard.abort(&mut registry) {
+                aborted += 1;
                 wake.extend(entry.waker);
                 let line = TaskReport {
                     name: entry.name,
@@ -316,11 +345,11 @@ impl ScopeShared {
                     outcome: Outcome::Aborted,
                     elapsed: now.saturating_duration_since(entry.started),
                 };
-                shard.records.push((now, line));
+                registry.records.push((now, line));
             }
         }
         wake.into_iter().for_each(Waker::wake);
-        self.wake_if_idle(true);
+        self.ended(aborted);
     }
 
     /// Abort without reporting (the coordinator is gone, nobody will read a report).
@@ -328,21 +357,26 @@ impl ScopeShared {
         self.closed.store(true, Ordering::Release);
         self.aborted.store(true, Ordering::Release);
         let mut wake = Vec::new();
-        for mut shard in self.each_shard() {
-            shard.closed = true;
-            wake.extend(shard.drain().into_iter().filter_map(|e| e.waker));
+        let mut aborted = 0;
+        for (shard, mut registry) in self.each_shard() {
+            registry.closed = true;
+            for entry in shard.abort(&mut registry) {
+                aborted += 1;
+                wake.extend(entry.waker);
+            }
         }
         wake.into_iter().for_each(Waker::wake);
+        self.ended(aborted);
     }
 
     pub(crate) fn live(&self) -> usize {
-        self.each_shard().map(|shard| shard.live()).sum()
+        self.live.count()
     }
 
     pub(crate) fn running(&self, now: Instant, out: &mut Vec<RunningTask>) {
         let start = out.len();
-        for shard in self.each_shard() {
-            out.extend(shard.running().map(|(name, started)| RunningTask {
+        for (shard, registry) in self.each_shard() {
+            out.extend(shard.running(&registry).map(|(name, started)| RunningTask {
                 scope: self.path.clone(),
                 name: name.clone(),
                 running_for: now.saturating_duration_since(started),
@@ -355,10 +389,12 @@ impl ScopeShared {
     pub(crate) fn take_records(&self) -> (Vec<TaskReport>, u64, u64) {
         let (mut completed, mut dropped) = (0, 0);
         let mut runs = Vec::with_capacity(usize::from(SHARDS));
-        for mut shard in self.each_shard() {
-            let mut run = std::mem::take(&mut shard.records);
-            completed += shard.completed_before_trigger;
-            dropped += shard.records_dropped;
+        for (shard, mut registry) in self.each_shard() {
+            // Count the quiet ends not swept yet.
+            shard.sweep(&mut registry);
+            let mut run = std::mem::take(&mut registry.records);
+            completed += registry.completed_before_trigger;
+            dropped += registry.records_dropped;
             // Pushed in the order the tasks ended, give or take a race between two workers:
             // almost sorted already, which a stable sort finds in one pass.
             run.sort_by_key(|(ended, _)| *ended);
@@ -430,11 +466,10 @@ impl TaskSlot {
             return Poll::Ready(());
         }
         if !self.registered {
-            let Some(key) = self.scope.register_waker(self.shard, self.key, cx.waker()) else {
+            if !self.scope.register_waker(self.shard, self.key, cx.waker()) {
                 self.aborted(); // meanwhile
                 return Poll::Ready(());
-            };
-            self.key = key;
+            }
             self.registered = true;
         }
         Poll::Pending

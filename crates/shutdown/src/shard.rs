@@ -1,145 +1,300 @@
-//! One lock-protected shard of a scope's running tasks, laid out for the common case.
+//! One shard of a scope's running tasks: names behind a lock the spawning thread keeps to
+//! itself, and one *ended* bit per task that the task's end sets without any lock.
 //!
-//! Most tasks end soon after they start, before the next spawn comes round to their shard. Such
-//! a task lives in the shard's *fast slot*, which shares the first cache line with the lock
-//! word, the running count and the completed count: a spawn and the task's end each move that
-//! one line between the spawning thread and the worker, instead of the lock's line plus a table
-//! slot's. When the fast slot is taken (the previous task still runs), and when a task first
-//! waits (it leaves a waker for aborts), the entry lives in the [`Table`] instead.
+//! Each spawning thread keeps to one shard, so the shard's lock and its registry stay in that
+//! thread's cache, and a spawn writes nothing the workers touch. A task that ends normally
+//! before the trigger only sets its bit (one `fetch_or` on a word of 64 bits that the workers
+//! share with each other, not with the spawner): no lock, no name moved. The spawner sweeps set
+//! bits (counting the quiet ends) when it runs out of free slots, so memory stays O(peak
+//! running tasks) however many tasks a service spawns over its life. Everything else takes the
+//! lock: an end that leaves a report line, the abort, the waker a task leaves at its first
+//! `Pending`, the progress log. Whoever sets a task's bit owns its report (its line, or its
+//! count), so each task is reported exactly once. A slot is handed out again only after the
+//! sweep cleared its bit, and never after an abort (which closes the shard): the bit a late
+//! task of an aborted scope sets never lands on a newer task.
 
 use std::borrow::Cow;
+use std::sync::{OnceLock, PoisonError};
 use std::task::Waker;
 
 use tokio::time::Instant;
 
 use crate::report::TaskReport;
-use crate::table::{Entry, Key, Table};
+use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
 
-/// Where a running task is: the fast slot or a table slot. Stale keys never match.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct TaskKey(Key);
+/// Slots in the first chunk; chunk `k` holds `FIRST << k`. Small under loom, so that the
+/// models reach a second chunk.
+const FIRST: usize = if cfg!(tidewater_loom) { 2 } else { 64 };
+/// Chunks after the first: 2^38 slots in all, far more than memory can hold entries for.
+const MORE: usize = 32;
 
-/// `Key` index that means "the fast slot".
-const FAST: usize = usize::MAX;
-
-struct FastEntry {
-    name: Cow<'static, str>,
-    started: Instant,
+/// The chunk holding `index` and the offset inside it.
+fn locate(index: usize) -> (usize, usize) {
+    let scaled = index / FIRST + 1;
+    let chunk = (usize::BITS - 1 - scaled.leading_zeros()) as usize;
+    (chunk, index - FIRST * ((1 << chunk) - 1))
 }
 
-/// `repr(C)`, hot fields first: behind the mutex's lock word they fill exactly the first cache
-/// line; everything below is touched only on slower paths (or read, never written, by spawns).
-/// The running count is not stored: it is the table's plus the fast slot's.
-#[repr(C)]
-pub(crate) struct Shard {
-    fast: Option<FastEntry>,
-    fast_generation: u32,
-    /// Tasks that completed normally before the trigger: counted, not listed.
-    pub(crate) completed_before_trigger: u64,
-    // --- cold ---
-    /// The other running tasks. With the fast slot, the shard's running count (kept under
-    /// the lock: no shared counter to bounce).
-    table: Table,
-    /// No task may start any more: the scope was cancelled.
+/// A running task's slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TaskKey {
+    index: usize,
+}
+
+/// What the report needs of a running task.
+pub(crate) struct Entry {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) started: Instant,
+    /// Left by the task when it first waits, so an abort can wake it to drop its future.
+    pub(crate) waker: Option<Waker>,
+}
+
+/// The part of a shard behind its lock.
+pub(crate) struct Registry {
+    /// No task may start any more: the scope was cancelled (or aborted).
     pub(crate) closed: bool,
+    /// By slot, in chunks like the bits: `Some` from the spawn until the end or abort that
+    /// reports the task takes it, or the sweep clears a quiet end's.
+    entries: Vec<Vec<Option<Entry>>>,
+    /// Slots made so far.
+    len: usize,
+    /// Slots with their bit clear and no entry: handed out by `insert`.
+    free: Vec<usize>,
+    /// Tasks that completed normally before the trigger: counted by the sweep, not listed.
+    pub(crate) completed_before_trigger: u64,
     /// Report lines, with the instant each task ended.
     pub(crate) records: Vec<(Instant, TaskReport)>,
     /// Failure lines from before the trigger beyond the per-scope bound.
     pub(crate) records_dropped: u64,
 }
 
+/// `repr(C)`: the bit chunks' addresses, read by every task's end, come first; the lock the
+/// spawner writes sits after them, on a line of its own.
+#[repr(C)]
+pub(crate) struct Shard {
+    first: Box<[AtomicU64]>,
+    more: [OnceLock<Box<[AtomicU64]>>; MORE],
+    registry: Mutex<Registry>,
+}
+
+/// The bits for `slots` slots.
+fn bits(slots: usize) -> Box<[AtomicU64]> {
+    (0..slots.div_ceil(64)).map(|_| AtomicU64::new(0)).collect()
+}
+
 impl Shard {
     pub(crate) fn new() -> Shard {
         Shard {
-            fast: None,
-            fast_generation: 0,
-            completed_before_trigger: 0,
-            table: Table::default(),
-            closed: false,
-            records: Vec::new(),
-            records_dropped: 0,
+            first: bits(FIRST),
+            more: std::array::from_fn(|_| OnceLock::new()),
+            registry: Mutex::new(Registry {
+                closed: false,
+                entries: Vec::new(),
+                len: 0,
+                free: Vec::new(),
+                completed_before_trigger: 0,
+                records: Vec::new(),
+                records_dropped: 0,
+            }),
         }
     }
 
-    /// Running tasks of this shard.
-    pub(crate) fn live(&self) -> usize {
-        self.table.live() + usize::from(self.fast.is_some())
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn is_fast(&self, key: TaskKey) -> bool {
-        key.0.index() == FAST && self.fast.is_some() && key.0.generation() == self.fast_generation
-    }
-
-    /// Record a task that starts now.
-    pub(crate) fn insert(&mut self, name: Cow<'static, str>, started: Instant) -> TaskKey {
-        if self.fast.is_none() {
-            self.fast = Some(FastEntry { name, started });
-            return TaskKey(Key::new(FAST, self.fast_generation));
+    /// The bit words of one chunk (`None` past the chunks made so far).
+    fn chunk_bits(&self, chunk: usize) -> Option<&[AtomicU64]> {
+        if chunk == 0 {
+            Some(&self.first)
+        } else {
+            self.more.get(chunk - 1)?.get().map(|bits| &**bits)
         }
-        TaskKey(self.table.insert(Entry {
+    }
+
+    /// The word holding a slot's bit, and the bit.
+    fn bit(&self, index: usize) -> Option<(&AtomicU64, u64)> {
+        let (chunk, offset) = locate(index);
+        let word = self.chunk_bits(chunk)?.get(offset / 64)?;
+        Some((word, 1 << (offset % 64)))
+    }
+
+    fn has_ended(&self, index: usize) -> bool {
+        self.bit(index)
+            .is_none_or(|(word, bit)| word.load(Ordering::Acquire) & bit != 0)
+    }
+
+    /// Set a slot's bit: `true` for the one caller that set it (who reports the task).
+    fn claim(&self, index: usize) -> bool {
+        self.bit(index)
+            .is_some_and(|(word, bit)| word.fetch_or(bit, Ordering::AcqRel) & bit == 0)
+    }
+
+    /// Record a task that starts now. `None` once the shard is closed (or, in theory, when
+    /// all 2^38 slots are running, which no memory can hold).
+    pub(crate) fn insert(
+        &self,
+        registry: &mut Registry,
+        name: Cow<'static, str>,
+        started: Instant,
+    ) -> Option<TaskKey> {
+        if registry.closed {
+            return None;
+        }
+        if registry.free.is_empty() {
+            self.refill(registry);
+        }
+        let index = registry.free.pop()?;
+        let (chunk, offset) = locate(index);
+        let entry = registry.entries.get_mut(chunk)?.get_mut(offset)?;
+        // The bit is clear (the sweep cleared it before freeing the slot): nothing the workers
+        // read is written here.
+        *entry = Some(Entry {
             name,
             started,
             waker: None,
-        }))
+        });
+        Some(TaskKey { index })
     }
 
-    /// Remove a task's entry: `(name, started)`, or `None` if it is gone (aborted).
-    pub(crate) fn remove(&mut self, key: TaskKey) -> Option<(Cow<'static, str>, Instant)> {
-        if self.is_fast(key) {
-            self.fast_generation = self.fast_generation.wrapping_add(1);
-            self.fast.take().map(|fast| (fast.name, fast.started))
-        } else if key.0.index() == FAST {
-            None
-        } else {
-            self.table.remove(key.0).map(|e| (e.name, e.started))
+    /// Free the slots of ended tasks; add a chunk if that freed at most half of them. Each
+    /// slot is looked at once per sweep and a sweep frees (or adds) at least half of them, so
+    /// a spawn pays O(1) for it on average, and slots stay at most four times the most tasks
+    /// that ever ran at once, plus one first chunk.
+    fn refill(&self, registry: &mut Registry) {
+        self.sweep(registry);
+        if registry.free.len() * 2 > registry.len {
+            return;
         }
+        let chunk = registry.entries.len();
+        let size = FIRST << chunk;
+        if chunk > 0 {
+            let Some(more) = self.more.get(chunk - 1) else {
+                return;
+            };
+            more.get_or_init(|| bits(size));
+        }
+        registry.entries.push((0..size).map(|_| None).collect());
+        let len = registry.len;
+        registry.free.extend((len..len + size).rev());
+        registry.len += size;
     }
 
-    /// Leave `waker` with the task so an abort can wake it. A task in the fast slot moves to
-    /// the table (the slot has no room for a waker): the returned key replaces the old one.
-    /// `None`: the entry is gone (the task was aborted and reported).
-    pub(crate) fn set_waker(&mut self, key: TaskKey, waker: &Waker) -> Option<TaskKey> {
-        if self.is_fast(key) {
-            let fast = self.fast.take()?;
-            self.fast_generation = self.fast_generation.wrapping_add(1);
-            return Some(TaskKey(self.table.insert(Entry {
-                name: fast.name,
-                started: fast.started,
-                waker: Some(waker.clone()),
-            })));
+    /// Free every slot whose bit is set, counting the quiet ends (bit set, entry still there).
+    pub(crate) fn sweep(&self, registry: &mut Registry) {
+        let Registry {
+            entries,
+            free,
+            completed_before_trigger,
+            ..
+        } = registry;
+        let first_freed = free.len();
+        let mut first_index = 0;
+        for (chunk, entries) in entries.iter_mut().enumerate() {
+            let chunk_bits = self.chunk_bits(chunk).unwrap_or_default();
+            for (at, word) in chunk_bits.iter().enumerate() {
+                let ended = word.load(Ordering::Acquire);
+                if ended == 0 {
+                    continue;
+                }
+                let mut rest = ended;
+                while rest != 0 {
+                    let offset = at * 64 + rest.trailing_zeros() as usize;
+                    rest &= rest - 1;
+                    if entries.get_mut(offset).and_then(Option::take).is_some() {
+                        *completed_before_trigger += 1;
+                    }
+                    free.push(first_index + offset);
+                }
+                // Only the bits read: one set meanwhile waits for the next sweep.
+                word.fetch_and(!ended, Ordering::AcqRel);
+            }
+            first_index += entries.len();
         }
-        if key.0.index() == FAST {
+        // Handed out lowest first: neighbouring spawns share a word of bits.
+        free[first_freed..].reverse();
+    }
+
+    /// A task ended normally before the trigger: set its bit, nothing else (the sweep counts
+    /// it). `false`: it was aborted, and the abort reported it.
+    pub(crate) fn end_quietly(&self, key: TaskKey) -> bool {
+        self.claim(key.index)
+    }
+
+    /// A task ended and leaves a line: its entry, or `None` if the abort reported it.
+    pub(crate) fn end(&self, registry: &mut Registry, key: TaskKey) -> Option<Entry> {
+        if !self.claim(key.index) {
             return None;
         }
-        let entry = self.table.get_mut(key.0)?;
+        take(registry, key.index)
+    }
+
+    /// Leave `waker` with a running task, so an abort can wake it. `false`: the task was
+    /// aborted (and reported), so it must stop now.
+    pub(crate) fn set_waker(&self, registry: &mut Registry, key: TaskKey, waker: &Waker) -> bool {
+        // Under the lock: an abort sets the bit and takes the waker in one critical section,
+        // so a waker left here is either taken by it or refused here.
+        if self.has_ended(key.index) {
+            return false;
+        }
+        let (chunk, offset) = locate(key.index);
+        let Some(Some(entry)) = registry
+            .entries
+            .get_mut(chunk)
+            .and_then(|c| c.get_mut(offset))
+        else {
+            return false;
+        };
         match &mut entry.waker {
             Some(stored) => stored.clone_from(waker),
             empty @ None => *empty = Some(waker.clone()),
         }
-        Some(key)
+        true
     }
 
-    /// Remove every running task (fast slot first, then oldest table slot first).
-    pub(crate) fn drain(&mut self) -> Vec<Entry> {
-        let mut out = Vec::with_capacity(self.live());
-        if let Some(fast) = self.fast.take() {
-            self.fast_generation = self.fast_generation.wrapping_add(1);
-            out.push(Entry {
-                name: fast.name,
-                started: fast.started,
-                waker: None,
-            });
+    /// Close the shard and abort every running task: each one's entry, oldest slot first. A
+    /// task that ends at the same moment either set its bit first (and reports itself) or
+    /// finds it set.
+    pub(crate) fn abort(&self, registry: &mut Registry) -> Vec<Entry> {
+        registry.closed = true;
+        let mut out = Vec::new();
+        for index in 0..registry.len {
+            let (chunk, offset) = locate(index);
+            let running = registry
+                .entries
+                .get(chunk)
+                .and_then(|c| c.get(offset))
+                .is_some_and(Option::is_some);
+            if running
+                && self.claim(index)
+                && let Some(entry) = take(registry, index)
+            {
+                out.push(entry);
+            }
         }
-        out.append(&mut self.table.drain());
         out
     }
 
     /// `(name, started)` of every running task.
-    pub(crate) fn running(&self) -> impl Iterator<Item = (&Cow<'static, str>, Instant)> {
-        let fast = self.fast.as_ref().map(|fast| (&fast.name, fast.started));
-        fast.into_iter()
-            .chain(self.table.iter().map(|e| (&e.name, e.started)))
+    pub(crate) fn running<'a>(
+        &'a self,
+        registry: &'a Registry,
+    ) -> impl Iterator<Item = (&'a Cow<'static, str>, Instant)> {
+        registry
+            .entries
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(index, entry)| {
+                let entry = entry.as_ref()?;
+                (!self.has_ended(index)).then_some((&entry.name, entry.started))
+            })
     }
+}
+
+fn take(registry: &mut Registry, index: usize) -> Option<Entry> {
+    let (chunk, offset) = locate(index);
+    registry.entries.get_mut(chunk)?.get_mut(offset)?.take()
 }
 
 #[cfg(all(test, not(tidewater_loom)))]
@@ -147,162 +302,255 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn noop_waker() -> Waker {
-        Waker::noop().clone()
+    #[test]
+    fn chunks_double_and_cover_every_index() {
+        assert_eq!(locate(0), (0, 0));
+        assert_eq!(locate(FIRST - 1), (0, FIRST - 1));
+        assert_eq!(locate(FIRST), (1, 0));
+        assert_eq!(locate(3 * FIRST - 1), (1, 2 * FIRST - 1));
+        assert_eq!(locate(3 * FIRST), (2, 0));
+        let shard = Shard::new();
+        let mut registry = shard.lock();
+        let keys: Vec<_> = (0..1000)
+            .map(|n| {
+                let name = Cow::Owned(n.to_string());
+                shard.insert(&mut registry, name, Instant::now()).unwrap()
+            })
+            .collect();
+        assert_eq!(shard.running(&registry).count(), 1000);
+        assert_eq!(registry.entries.len(), 5);
+        for key in keys {
+            assert!(shard.end_quietly(key));
+        }
+        assert_eq!(shard.running(&registry).count(), 0);
+        shard.sweep(&mut registry);
+        assert_eq!(registry.completed_before_trigger, 1000);
+        assert_eq!(registry.free.len(), registry.len);
     }
 
     #[test]
-    fn the_hot_fields_fill_one_cache_line_behind_the_lock_word() {
-        // fast (40) + generation (4, padded to 8) + completed (8) = 56 = 64 - 8.
-        assert_eq!(std::mem::size_of::<Option<FastEntry>>(), 40);
-        let shard = std::sync::Mutex::new(Shard::new());
-        let base = std::ptr::from_ref(&shard) as usize;
-        let guard = shard.lock().unwrap();
-        let completed = std::ptr::from_ref(&guard.completed_before_trigger) as usize;
-        assert!(
-            completed + 8 - base <= 64,
-            "completed ends at {}",
-            completed + 8 - base
+    fn quiet_ends_are_swept_and_counted_and_slots_stay_bounded() {
+        let shard = Shard::new();
+        let mut registry = shard.lock();
+        for _ in 0..100_000 {
+            let key = shard
+                .insert(&mut registry, Cow::Borrowed("short"), Instant::now())
+                .unwrap();
+            assert!(shard.end_quietly(key));
+            assert!(!shard.end_quietly(key), "a task's bit is set once");
+        }
+        shard.sweep(&mut registry);
+        assert_eq!(registry.completed_before_trigger, 100_000);
+        assert_eq!(
+            registry.len, FIRST,
+            "short tasks one after another fit in one chunk"
         );
+        assert_eq!(shard.running(&registry).count(), 0);
     }
 
     #[test]
-    fn a_waiting_task_moves_out_of_the_fast_slot_and_the_old_key_goes_stale() {
-        let mut shard = Shard::new();
-        let first = shard.insert(Cow::Borrowed("first"), Instant::now());
-        let second = shard.insert(Cow::Borrowed("second"), Instant::now());
-        assert_ne!(first, second);
-        let moved = shard.set_waker(first, &noop_waker()).unwrap();
-        assert_ne!(moved, first);
-        assert!(shard.remove(first).is_none(), "stale fast key");
-        assert!(shard.set_waker(first, &noop_waker()).is_none());
-        let third = shard.insert(Cow::Borrowed("third"), Instant::now());
+    fn nothing_starts_after_an_abort_and_aborted_keys_stay_ended() {
+        let shard = Shard::new();
+        let mut registry = shard.lock();
+        let key = shard
+            .insert(&mut registry, Cow::Borrowed("a"), Instant::now())
+            .unwrap();
+        let aborted = shard.abort(&mut registry);
+        assert_eq!(aborted.len(), 1);
         assert!(
-            shard.remove(first).is_none(),
-            "a stale key never hits a newer task"
+            shard
+                .insert(&mut registry, Cow::Borrowed("b"), Instant::now())
+                .is_none()
         );
-        assert_eq!(shard.live(), 3);
-        let mut names: Vec<_> = shard.running().map(|(n, _)| n.to_string()).collect();
-        names.sort();
-        assert_eq!(names, ["first", "second", "third"]);
-        assert_eq!(shard.remove(third).unwrap().0, "third");
-        assert_eq!(shard.remove(moved).unwrap().0, "first");
-        let drained: Vec<_> = shard.drain().into_iter().map(|e| e.name).collect();
-        assert_eq!(drained, ["second"]);
-        assert_eq!(shard.live(), 0);
-        assert!(shard.remove(second).is_none());
+        assert!(!shard.end_quietly(key));
+        assert!(shard.end(&mut registry, key).is_none());
+        assert!(!shard.set_waker(&mut registry, key, Waker::noop()));
+        shard.sweep(&mut registry);
+        assert_eq!(
+            registry.completed_before_trigger, 0,
+            "aborted, not completed"
+        );
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    enum Op {
+        Spawn,
+        EndQuietly(usize),
+        End(usize),
+        Wait(usize),
+        Sweep,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => Just(Op::Spawn),
+            2 => (0usize..64).prop_map(Op::EndQuietly),
+            1 => (0usize..64).prop_map(Op::End),
+            1 => (0usize..64).prop_map(Op::Wait),
+            1 => Just(Op::Sweep),
+        ]
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(128))]
-        /// The shard agrees with a `Vec` of running names; stale keys never hit; `live`,
-        /// `running` and `drain` see every task exactly once.
+        /// The shard agrees with a `Vec` of running names: each task is reported exactly once
+        /// (a quiet end counted by the sweep, a noted end, or the final abort, with its
+        /// entry), and slots stay within four times the most tasks running at once.
         #[test]
-        fn shard_matches_a_vec(ops in proptest::collection::vec((0u8..3, 0usize..8), 1..64)) {
-            let mut shard = Shard::new();
+        fn shard_matches_a_vec(ops in proptest::collection::vec(op(), 1..200)) {
+            let shard = Shard::new();
+            let mut registry = shard.lock();
             let mut model: Vec<(TaskKey, String)> = Vec::new();
-            let mut stale: Vec<TaskKey> = Vec::new();
-            for (n, (op, pick)) in ops.into_iter().enumerate() {
+            let (mut quiet, mut peak) = (0_u64, 0_usize);
+            for (n, op) in ops.into_iter().enumerate() {
                 match op {
-                    0 => {
-                        let key = shard.insert(Cow::Owned(n.to_string()), Instant::now());
+                    Op::Spawn => {
+                        let key = shard
+                            .insert(&mut registry, Cow::Owned(n.to_string()), Instant::now())
+                            .unwrap();
                         model.push((key, n.to_string()));
+                        peak = peak.max(model.len());
                     }
-                    1 if !model.is_empty() => {
+                    Op::EndQuietly(pick) if !model.is_empty() => {
+                        let (key, _) = model.remove(pick % model.len());
+                        prop_assert!(shard.end_quietly(key));
+                        quiet += 1;
+                    }
+                    Op::End(pick) if !model.is_empty() => {
                         let (key, want) = model.remove(pick % model.len());
-                        let got = shard.remove(key).map(|(name, _)| name.into_owned());
+                        let got = shard.end(&mut registry, key).map(|e| e.name.into_owned());
                         prop_assert_eq!(got, Some(want));
-                        stale.push(key);
                     }
-                    _ if !model.is_empty() => {
-                        let at = pick % model.len();
-                        let old = model[at].0;
-                        let new = shard.set_waker(old, &noop_waker());
-                        prop_assert!(new.is_some());
-                        if let Some(new) = new && new != old {
-                            stale.push(old);
-                            model[at].0 = new;
-                        }
+                    Op::Wait(pick) if !model.is_empty() => {
+                        let key = model[pick % model.len()].0;
+                        prop_assert!(shard.set_waker(&mut registry, key, Waker::noop()));
                     }
+                    Op::Sweep => shard.sweep(&mut registry),
                     _ => {}
                 }
-                for key in &stale {
-                    prop_assert!(shard.remove(*key).is_none());
-                }
-                prop_assert_eq!(shard.live(), model.len());
-                let mut running: Vec<_> = shard.running().map(|(n, _)| n.to_string()).collect();
+                let mut running: Vec<_> =
+                    shard.running(&registry).map(|(n, _)| n.to_string()).collect();
                 let mut want: Vec<_> = model.iter().map(|(_, n)| n.clone()).collect();
                 running.sort();
                 want.sort();
                 prop_assert_eq!(running, want);
+                prop_assert!(registry.len <= 4 * peak + FIRST);
             }
-            prop_assert_eq!(shard.drain().len(), model.len());
-            prop_assert_eq!(shard.live(), 0);
+            let mut aborted: Vec<_> = shard
+                .abort(&mut registry)
+                .into_iter()
+                .map(|e| e.name.into_owned())
+                .collect();
+            let mut want: Vec<_> = model.iter().map(|(_, name)| name.clone()).collect();
+            aborted.sort();
+            want.sort();
+            prop_assert_eq!(aborted, want);
+            for (key, _) in &model {
+                prop_assert!(!shard.end_quietly(*key), "an aborted task's end is refused");
+            }
+            shard.sweep(&mut registry);
+            prop_assert_eq!(registry.completed_before_trigger, quiet);
         }
     }
 }
 
-/// loom: a task's first wait and its end, an abort draining the shard, and another spawn, in
-/// every order the shard's lock allows.
+/// loom: a task's first wait and its lock-free end, an abort, and the spawner sweeping and
+/// reusing slots, in every order.
 #[cfg(all(test, tidewater_loom))]
 mod loom_models {
     use super::*;
-    use loom::sync::{Arc, Mutex};
+    use loom::sync::Arc;
     use loom::thread;
 
-    /// Invariant: every task is reported exactly once, by its own end or by the abort's drain,
-    /// and a key the drain made stale never reaches a task spawned after it.
+    fn name(entry: Entry) -> &'static str {
+        match entry.name {
+            Cow::Borrowed(name) => name,
+            Cow::Owned(_) => "owned",
+        }
+    }
+
+    /// Invariants: every task is reported exactly once (by its own end, or by the abort);
+    /// a task's quiet end is counted once by the sweeps, even one racing a sweep; nothing
+    /// starts after the abort; and a task that left its waker and was aborted gets woken.
     #[test]
     fn each_task_is_reported_once_by_its_end_or_by_the_abort() {
         let started = Instant::now(); // read outside the model: loom never sees the clock
         loom::model(move || {
-            let shard = Arc::new(Mutex::new(Shard::new()));
-            let lines = Arc::new(Mutex::new(Vec::new()));
-            let first = shard
-                .lock()
-                .unwrap()
-                .insert(Cow::Borrowed("first"), started);
+            let shard = Arc::new(Shard::new());
+            // Both slots of the first chunk taken: the next spawn sweeps.
+            let (a, b) = {
+                let mut registry = shard.lock();
+                let a = shard.insert(&mut registry, Cow::Borrowed("a"), started);
+                let b = shard.insert(&mut registry, Cow::Borrowed("b"), started);
+                (a.unwrap(), b.unwrap())
+            };
+            let lines = Arc::new(loom::sync::Mutex::new(Vec::new()));
 
             let task = {
                 let (shard, lines) = (Arc::clone(&shard), Arc::clone(&lines));
                 thread::spawn(move || {
-                    // Its first `Pending` (leaves a waker), then its end: two critical sections.
-                    let moved = shard.lock().unwrap().set_waker(first, Waker::noop());
-                    if let Some(key) = moved
-                        && let Some((name, _)) = shard.lock().unwrap().remove(key)
-                    {
-                        // The line it writes is its own, whatever entry its key found.
-                        assert_eq!(name, "first", "a task removed another task's entry");
-                        lines.lock().unwrap().push(Cow::Borrowed("first"));
+                    // Its first `Pending` (leaves a waker), then its end, without the lock.
+                    let waiting = shard.set_waker(&mut shard.lock(), a, Waker::noop());
+                    let quiet = waiting && shard.end_quietly(a);
+                    if quiet {
+                        lines.lock().unwrap().push("a");
                     }
+                    (waiting, quiet)
                 })
             };
             let abort = {
                 let (shard, lines) = (Arc::clone(&shard), Arc::clone(&lines));
                 thread::spawn(move || {
-                    let drained = shard.lock().unwrap().drain();
-                    lines
-                        .lock()
-                        .unwrap()
-                        .extend(drained.into_iter().map(|entry| entry.name));
+                    let aborted = shard.abort(&mut shard.lock());
+                    let mut lines = lines.lock().unwrap();
+                    let mut a_woken = None;
+                    for entry in aborted {
+                        let woken = entry.waker.is_some();
+                        let name = name(entry);
+                        if name == "a" {
+                            a_woken = Some(woken);
+                        }
+                        lines.push(name);
+                    }
+                    a_woken
                 })
             };
-            let second = shard
-                .lock()
-                .unwrap()
-                .insert(Cow::Borrowed("second"), started);
-            let ended = shard.lock().unwrap().remove(second);
-            if let Some((name, _)) = ended {
-                assert_eq!(name, "second", "a task removed another task's entry");
-                lines.lock().unwrap().push(Cow::Borrowed("second"));
+            // The spawner: b ends quietly, then c starts (sweeping: in b's or a's slot if
+            // their bits are set, else in a new chunk) and ends with a line; unless the abort
+            // came first.
+            let b_quiet = shard.end_quietly(b);
+            if b_quiet {
+                lines.lock().unwrap().push("b");
             }
-            task.join().unwrap();
-            abort.join().unwrap();
+            let c = shard.insert(&mut shard.lock(), Cow::Borrowed("c"), started);
+            let mut want = vec!["a", "b"];
+            if let Some(c) = c {
+                want.push("c");
+                if let Some(entry) = shard.end(&mut shard.lock(), c) {
+                    lines.lock().unwrap().push(name(entry));
+                }
+            }
+            let (a_waiting, a_quiet) = task.join().unwrap();
+            let a_woken = abort.join().unwrap();
 
             let mut lines = lines.lock().unwrap().clone();
-            lines.sort();
-            assert_eq!(lines, ["first", "second"], "each task exactly one line");
-            assert_eq!(shard.lock().unwrap().live(), 0);
+            lines.sort_unstable();
+            assert_eq!(lines, want, "each task exactly one line");
+            if a_woken.is_some() && a_waiting {
+                assert_eq!(
+                    a_woken,
+                    Some(true),
+                    "a left its waker and the abort lost it"
+                );
+            }
+            let mut registry = shard.lock();
+            shard.sweep(&mut registry);
+            let quiet = u64::from(a_quiet) + u64::from(b_quiet);
+            assert_eq!(
+                registry.completed_before_trigger, quiet,
+                "quiet ends counted once"
+            );
+            assert_eq!(shard.running(&registry).count(), 0);
         });
     }
 }
