@@ -18,7 +18,7 @@
 //! `close` (and then a worker takes it before exiting: workers exit only when the pool is
 //! closed *and* no slot is reserved) or not at all (and is handed back). The release of the
 //! last slot of a closed core wakes the idle workers so they exit: that check and a worker
-//! going to sleep are `SeqCst`, so one of them sees the other (see [`Core::release`]).
+//! going to sleep are `SeqCst`, so one of them sees the other (see `Core::release`).
 //!
 //! Two "check, then sleep" races need care, and both use the same Dekker pattern (each side
 //! publishes, `fence(SeqCst)`, then reads the other side's flag):
