@@ -199,7 +199,22 @@ impl<T: Send + Sync + 'static> Core<T> {
     }
 
     /// Publishes without waiting: full `Block` subscribers are not reached (and count a drop).
+    #[inline]
     pub(crate) fn publish(&self, payload: Payload<T>) -> usize {
+        match self.ring.lock_fast() {
+            Some(tail) => {
+                let (reached, _, displaced) = tail.publish(payload, false, &self.ring_readers);
+                drop(displaced);
+                reached
+            }
+            None => self.publish_slow(payload),
+        }
+    }
+
+    /// [`publish`](Self::publish) when the fast path is closed: mailboxes, the gates' limit
+    /// reached, or the topic closed.
+    #[inline(never)]
+    fn publish_slow(&self, payload: Payload<T>) -> usize {
         loop {
             if let Some(tail) = self.ring.lock_fast() {
                 let (reached, _, displaced) = tail.publish(payload, false, &self.ring_readers);
@@ -230,11 +245,26 @@ impl<T: Send + Sync + 'static> Core<T> {
 
     /// Publishes if every `Block` subscriber the event is for has room; otherwise registers
     /// `waiter` with the first full one and hands the payload back.
+    #[inline]
     pub(crate) fn try_publish_lossless(
         &self,
         value: T,
         waiter: &dyn Fn() -> Waiter,
     ) -> Lossless<T> {
+        match self.ring.lock_fast() {
+            Some(tail) => {
+                let (reached, _, displaced) =
+                    tail.publish(Payload::Owned(value), false, &self.ring_readers);
+                drop(displaced);
+                Lossless::Published(reached)
+            }
+            None => self.try_publish_lossless_slow(value, waiter),
+        }
+    }
+
+    /// [`try_publish_lossless`](Self::try_publish_lossless) when the fast path is closed.
+    #[inline(never)]
+    fn try_publish_lossless_slow(&self, value: T, waiter: &dyn Fn() -> Waiter) -> Lossless<T> {
         loop {
             // Below the gates' limit and without mailboxes nothing holds the publish back.
             if let Some(tail) = self.ring.lock_fast() {

@@ -211,7 +211,7 @@ impl<T> Ring<T> {
 
     /// The tail lock, unless a flag sends publishers through the topic's state lock or the
     /// next event does not fit in some lossless reader's gate (as far as the topic knows).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn lock_fast(&self) -> Option<TailLock<'_, T>> {
         let tail = self.lock_tail();
         (tail.tail & (SLOW | CLOSED) == 0 && tail.seq() < self.gate_limit.load(Ordering::Acquire))

@@ -112,6 +112,7 @@ impl<T: Send + Sync + 'static> Topic<T> {
     /// 0 subscribers is not an error. A full `Overflow::Block` subscriber is not reached: the
     /// event is counted in its `dropped` metric (use [`publish_async`](Self::publish_async) to
     /// wait instead). On a closed topic, returns 0 and counts the event in `rejected`.
+    #[inline]
     pub fn publish(&self, event: T) -> usize {
         self.core.publish(Payload::Owned(event))
     }
