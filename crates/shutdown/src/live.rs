@@ -5,7 +5,8 @@
 //! line the spawning thread keeps to itself), a task's end bumps the *ended* count of the
 //! shard of the thread it ends on. Running = all spawned - all ended, read ended first: an
 //! end read with acquire shows its task's spawn, so the difference never counts an end
-//! without its spawn.
+//! without its spawn. Only the shards that ever counted something are read (a bit each, set
+//! before their first count): typically the spawning thread's and the workers'.
 //!
 //! Waiting for "none running" is a write-then-read handshake: a waiter announces itself, then
 //! sums; an end bumps its count, then reads the waiters, and only if someone waits, sums. A
@@ -25,15 +26,19 @@ fn lines(n: usize) -> Box<[Line]> {
 pub(crate) struct LiveCount {
     spawned: Box<[Line]>,
     ended: Box<[Line]>,
+    /// Bit `i`: shard `i` has counted something (set before its first count, never cleared).
+    touched: Line,
     /// Read by every end that leaves none running; written only by `idle()` waiters.
     waiters: Line,
 }
 
 impl LiveCount {
+    /// Counts for `shards` shards (at most 64: one bit each).
     pub(crate) fn new(shards: usize) -> LiveCount {
         LiveCount {
             spawned: lines(shards),
             ended: lines(shards),
+            touched: Line(AtomicUsize::new(0)),
             waiters: Line(AtomicUsize::new(0)),
         }
     }
@@ -42,7 +47,11 @@ impl LiveCount {
     /// serialized by it, so a plain read and write count them (no read-modify-write needed).
     pub(crate) fn started(&self, shard: usize) {
         if let Some(Line(spawned)) = self.spawned.get(shard) {
-            spawned.store(spawned.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            let before = spawned.load(Ordering::Relaxed);
+            if before == 0 {
+                self.touch(shard);
+            }
+            spawned.store(before + 1, Ordering::Relaxed);
         }
     }
 
@@ -53,6 +62,11 @@ impl LiveCount {
             return false;
         }
         if let Some(Line(ended)) = self.ended.get(shard) {
+            // Before the count: whoever sees the count sees the bit (both come before the
+            // fence below).
+            if ended.load(Ordering::Relaxed) == 0 {
+                self.touch(shard);
+            }
             // Release: whoever reads this end also sees the task's spawn.
             ended.fetch_add(n, Ordering::Release);
         }
@@ -66,18 +80,32 @@ impl LiveCount {
         spawned.saturating_sub(ended)
     }
 
-    /// `(spawned, ended)`, ended read first, so `spawned >= ended`.
+    fn touch(&self, shard: usize) {
+        if let Some(bit) = 1_usize.checked_shl(u32::try_from(shard).unwrap_or(u32::MAX)) {
+            self.touched.0.fetch_or(bit, Ordering::Release);
+        }
+    }
+
+    /// The counts of the shards marked in `touched`, added up.
+    fn total(counts: &[Line], touched: usize, order: Ordering) -> usize {
+        let (mut total, mut rest) = (0_usize, touched);
+        while rest != 0 {
+            let shard = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            if let Some(Line(n)) = counts.get(shard) {
+                total = total.wrapping_add(n.load(order));
+            }
+        }
+        total
+    }
+
+    /// `(spawned, ended)`, ended read first, so `spawned >= ended`. One read of the bits does
+    /// for both: a task's spawn comes before its end, so the spawning shard's bit was set (by a
+    /// read-modify-write of the same word) before the ending shard's.
     fn totals(&self) -> (usize, usize) {
-        let ended: usize = self
-            .ended
-            .iter()
-            .map(|Line(n)| n.load(Ordering::Acquire))
-            .fold(0, usize::wrapping_add);
-        let spawned: usize = self
-            .spawned
-            .iter()
-            .map(|Line(n)| n.load(Ordering::Relaxed))
-            .fold(0, usize::wrapping_add);
+        let touched = self.touched.0.load(Ordering::Acquire);
+        let ended = Self::total(&self.ended, touched, Ordering::Acquire);
+        let spawned = Self::total(&self.spawned, touched, Ordering::Relaxed);
         (spawned, ended)
     }
 
@@ -112,16 +140,16 @@ mod loom_models {
     use loom::thread;
 
     /// Invariant: a waiter that found tasks running is woken by an end that leaves none,
-    /// whatever the order of the two ends (on two threads, two shards) and the waiter's check;
-    /// and nobody sees none running while a task runs.
+    /// whatever the order of the two ends and the waiter's check. The tasks start in one
+    /// shard and end in two others (workers' shards that count their first end).
     #[test]
     fn the_last_end_wakes_a_waiter_that_saw_tasks_running() {
         loom::model(|| {
-            let live = Arc::new(LiveCount::new(2));
+            let live = Arc::new(LiveCount::new(3));
             live.started(0);
-            live.started(1);
+            live.started(0);
             let woken = Arc::new(AtomicUsize::new(0));
-            let ends: Vec<_> = (0..2)
+            let ends: Vec<_> = (1..3)
                 .map(|shard| {
                     let (live, woken) = (Arc::clone(&live), Arc::clone(&woken));
                     thread::spawn(move || {
@@ -151,6 +179,9 @@ mod loom_models {
     fn an_end_is_never_counted_without_its_spawn() {
         loom::model(|| {
             let live = Arc::new(LiveCount::new(2));
+            // An earlier task, started and ended: both shards have counted before.
+            live.started(0);
+            live.ended(1, 1);
             let observer = {
                 let live = Arc::clone(&live);
                 thread::spawn(move || {
