@@ -218,7 +218,9 @@ impl<J> Core<J> {
     fn reserve_slot(&self) -> Result<(), Refusal> {
         let admission = &*self.admission;
         let limit = self.capacity * ONE_SLOT;
-        let mut admitted = admission.admitted.load(Ordering::Relaxed);
+        // Acquire (here and on a failed CAS): the admission read comes with the releases its
+        // submitter had seen, so `released` below is never older than `admitted` implies.
+        let mut admitted = admission.admitted.load(Ordering::Acquire);
         loop {
             if admitted & CLOSED != 0 {
                 return Err(Refusal::Closed);
@@ -232,7 +234,14 @@ impl<J> Core<J> {
                 if released != seen {
                     admission.released_seen.store(released, Ordering::Relaxed);
                 }
-                if admitted.wrapping_sub(released) >= limit {
+                let used = admitted.wrapping_sub(released);
+                if used > limit {
+                    // More than every slot (or below zero): `admitted` was read before other
+                    // submits and releases that `released` already counts. Read it again.
+                    admitted = admission.admitted.load(Ordering::SeqCst);
+                    continue;
+                }
+                if used == limit {
                     return Err(Refusal::Full);
                 }
             }
@@ -240,7 +249,7 @@ impl<J> Core<J> {
                 admitted,
                 admitted.wrapping_add(ONE_SLOT),
                 Ordering::SeqCst,
-                Ordering::Relaxed,
+                Ordering::Acquire,
             ) {
                 Ok(_) => return Ok(()),
                 Err(actual) => admitted = actual,

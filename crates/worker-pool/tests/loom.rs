@@ -301,3 +301,33 @@ fn an_unused_slot_given_back_after_close_lets_idle_workers_exit() {
         assert!(core.is_drained());
     });
 }
+
+/// A submitter held up in the middle of a reservation is never refused while a slot is free:
+/// with two slots, it submits once while another thread submits three jobs one at a time and
+/// takes each (so at most two jobs are ever queued). Its copy of the counters goes stale
+/// meanwhile; it must be refreshed, not trusted to say "full".
+#[test]
+fn a_delayed_submitter_is_not_refused_while_a_slot_is_free() {
+    loom::model(|| {
+        let core = Arc::new(Core::<u32>::new(2, 1));
+        let delayed = {
+            let core = core.clone();
+            thread::spawn(move || core.try_submit(1).is_ok())
+        };
+        let mut popped = 0;
+        for job in 2..=4 {
+            assert!(
+                core.try_submit(job).is_ok(),
+                "at most one other job is queued"
+            );
+            while core.try_pop().is_some() {
+                popped += 1;
+            }
+        }
+        assert!(delayed.join().unwrap(), "refused with a free slot");
+        while core.try_pop().is_some() {
+            popped += 1;
+        }
+        assert_eq!(popped, 4);
+    });
+}
