@@ -45,6 +45,7 @@ impl LiveCount {
 
     /// A task started in `shard`. Call with that shard's lock held: spawns of one shard are
     /// serialized by it, so a plain read and write count them (no read-modify-write needed).
+    #[inline]
     pub(crate) fn started(&self, shard: usize) {
         if let Some(Line(spawned)) = self.spawned.get(shard) {
             let before = spawned.load(Ordering::Relaxed);

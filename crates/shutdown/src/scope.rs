@@ -38,6 +38,7 @@ thread_local! {
 
 /// The shard this thread registers its spawns in, the same every time: the shard's lock and
 /// registry stay in this thread's cache (the workers ending its tasks never take that lock).
+#[inline]
 fn home_shard() -> u8 {
     HOME_SHARD
         .try_with(|home| {
@@ -173,13 +174,12 @@ impl ScopeShared {
         // runtime's spawn outside it. Counted inside it, so a `cancel` (which closes every
         // shard under its lock) is followed by `idle()` seeing every task it let in.
         let key = {
-            let mut registry = self.shard(shard).lock();
+            let home = self.shard(shard);
+            let mut registry = home.lock();
             if registry.closed {
                 return Err(self.closed_error());
             }
-            let key = self
-                .shard(shard)
-                .insert(&mut registry, name, Instant::now());
+            let key = home.insert(&mut registry, name, Instant::now());
             // Not closed, so `None` would need 2^38 tasks running in this shard: memory runs
             // out long before.
             let Some(key) = key else {

@@ -99,6 +99,7 @@ impl Shard {
         }
     }
 
+    #[inline]
     pub(crate) fn lock(&self) -> MutexGuard<'_, Registry> {
         self.registry.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -258,18 +259,21 @@ impl Shard {
     pub(crate) fn abort(&self, registry: &mut Registry) -> Vec<Entry> {
         registry.closed = true;
         let mut out = Vec::new();
-        for index in 0..registry.len {
-            let (chunk, offset) = locate(index);
-            let running = registry
-                .entries
-                .get(chunk)
-                .and_then(|c| c.get(offset))
-                .is_some_and(Option::is_some);
-            if running
-                && self.claim(index)
-                && let Some(entry) = take(registry, index)
-            {
-                out.push(entry);
+        for (chunk, entries) in registry.entries.iter_mut().enumerate() {
+            let chunk_bits = self.chunk_bits(chunk).unwrap_or_default();
+            for (offset, entry) in entries.iter_mut().enumerate() {
+                if entry.is_none() {
+                    continue;
+                }
+                let Some(word) = chunk_bits.get(offset / 64) else {
+                    break;
+                };
+                let bit = 1 << (offset % 64);
+                if word.fetch_or(bit, Ordering::AcqRel) & bit == 0
+                    && let Some(entry) = entry.take()
+                {
+                    out.push(entry);
+                }
             }
         }
         out
