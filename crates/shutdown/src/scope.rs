@@ -59,7 +59,7 @@ pub(crate) struct ScopeShared {
     pub(crate) shared: Arc<Shared>,
     cancelled: AtomicBool,
     closed: AtomicBool,
-    /// Set (before the table is drained) when the running tasks are aborted: a task's wrapper
+    /// Set (before the shards are aborted) when the running tasks are aborted: a task's wrapper
     /// checks it before every poll and, once set, drops the task's future instead.
     aborted: AtomicBool,
     token: CancellationToken,
@@ -430,7 +430,7 @@ where
     merged
 }
 
-/// A tracked task's place in its scope's table, closed exactly once: by the task's own
+/// A tracked task's slot in its scope's shard, closed exactly once: by the task's own
 /// outcome, or, if Tokio drops the task without finishing it (the runtime shutting down
 /// drops unfinished and never-polled tasks alike), as `Aborted` — so no entry outlives its
 /// task and a later `wait()` can never hang on a task that no longer exists.

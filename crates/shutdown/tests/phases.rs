@@ -581,6 +581,36 @@ async fn every_accepted_task_is_accounted_for_under_races() {
     assert_eq!(scope.running(), 0);
 }
 
+/// The scope goes idle once every task ended, whichever threads spawned and ended them (each
+/// spawning thread registers in its own shard, each worker counts ends in its own), and every
+/// task that completed before the trigger is counted exactly once, also after many sweeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_counts_hold_when_tasks_start_and_end_on_different_threads() {
+    let shutdown = quiet(Duration::from_secs(10));
+    let scope = shutdown.scope("churn").unwrap();
+    let mut spawners = tokio::task::JoinSet::new();
+    for _ in 0..3 {
+        let scope = scope.clone();
+        spawners.spawn(async move {
+            for i in 0..3_000_u32 {
+                scope.spawn("short", |_signal| async {}).unwrap();
+                if i % 100 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+    }
+    while let Some(spawned) = spawners.join_next().await {
+        spawned.unwrap();
+    }
+    scope.idle().await;
+    assert_eq!(scope.running(), 0);
+    shutdown.trigger(Reason::requested("done"));
+    let report = shutdown.wait().await;
+    assert_eq!(report.completed_before_trigger, 9_000);
+    assert!(report.tasks.is_empty());
+}
+
 #[tokio::test(start_paused = true)]
 async fn dropped_idle_and_triggered_futures_leave_nothing_behind() {
     let shutdown = quiet(Duration::from_secs(10));
