@@ -9,6 +9,20 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 use tidewater_worker_pool::admission::{Core, Refusal};
 
+/// A worker thread that takes jobs until the core is finished, then exits; joins to the jobs
+/// it took.
+fn spawn_worker(core: &Arc<Core<u32>>) -> thread::JoinHandle<Vec<u32>> {
+    let core = core.clone();
+    thread::spawn(move || {
+        let mut got = Vec::new();
+        while let Some(job) = block_on(core.next_job(0)) {
+            got.push(job);
+        }
+        core.worker_exited();
+        got
+    })
+}
+
 /// Never more jobs admitted than slots: with one slot, two racing submitters and a worker
 /// popping once, every admitted job is popped exactly once and at most `capacity` are ever
 /// queued.
@@ -59,17 +73,7 @@ fn close_vs_submit_never_loses_a_job() {
                 Err((Refusal::Full, _)) => panic!("one slot, one job: cannot be full"),
             })
         };
-        let worker = {
-            let core = core.clone();
-            thread::spawn(move || {
-                let mut got = Vec::new();
-                while let Some(job) = block_on(core.next_job(0)) {
-                    got.push(job);
-                }
-                core.worker_exited();
-                got
-            })
-        };
+        let worker = spawn_worker(&core);
         core.close();
         let accepted = submitter.join().unwrap();
         let got = worker.join().unwrap();
@@ -284,17 +288,7 @@ fn an_unused_slot_given_back_after_close_lets_idle_workers_exit() {
         let core = Arc::new(Core::<u32>::new(2, 1));
         assert!(core.try_submit(7).is_ok());
         let permit = core.try_reserve().expect("a second free slot");
-        let worker = {
-            let core = core.clone();
-            thread::spawn(move || {
-                let mut got = Vec::new();
-                while let Some(job) = block_on(core.next_job(0)) {
-                    got.push(job);
-                }
-                core.worker_exited();
-                got
-            })
-        };
+        let worker = spawn_worker(&core);
         core.close();
         drop(permit);
         assert_eq!(worker.join().unwrap(), [7]);
