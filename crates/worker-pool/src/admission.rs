@@ -6,19 +6,21 @@
 //! Two counters track the slots: `admitted` (slots ever reserved, with the closed bit in the
 //! same word) is written only by submitters, `released` (slots ever given back: a job taken,
 //! or a reservation dropped unused) only by workers; the *reserved* slots (jobs admitted but
-//! not yet taken) are the difference. Each side keeps the other's counter as last seen on its
-//! own cache line and reads the other side's line only when that stale value says "full" (a
-//! submitter) or "maybe the last slot" (a worker), so a steady stream does not bounce one
-//! line between submitter and worker on every job. Stale values only err on the safe side:
-//! `released` never goes down, so a submitter's old copy can only make the queue look fuller.
+//! not yet taken) are the difference. Submitters keep `released` as last seen on their own
+//! cache line and read the workers' line only when that stale value says "full"; workers keep
+//! a copy of the closed bit on theirs and read `admitted` only once the core is closed. So a
+//! steady stream does not bounce one line between submitter and worker on every job. Stale
+//! values only err on the safe side: `released` never goes down, so a submitter's old copy
+//! can only make the queue look fuller.
 //!
 //! A submitter reserves a slot (CAS on `admitted`, fails when closed or full), then pushes into
 //! the bounded queue, which therefore never overflows. A worker pops, then releases the slot.
 //! Because reservation and the closed bit share one word, a job is admitted either before
 //! `close` (and then a worker takes it before exiting: workers exit only when the pool is
 //! closed *and* no slot is reserved) or not at all (and is handed back). The release of the
-//! last slot of a closed core wakes the idle workers so they exit: that check and a worker
-//! going to sleep are `SeqCst`, so one of them sees the other (see `Core::release`).
+//! last slot of a closed core wakes the idle workers so they exit: fences in that check, in
+//! `close` and in a worker going to sleep make sure one of them sees the other (see
+//! `Core::release`).
 //!
 //! Two "check, then sleep" races need care, and both use the same Dekker pattern (each side
 //! publishes, `fence(SeqCst)`, then reads the other side's flag):
@@ -55,12 +57,6 @@ const ONE_SLOT: usize = 2;
 const WAITING: u8 = 0;
 const GRANTED: u8 = 1;
 const REFUSED: u8 = 2;
-
-/// Whether counter value `a` is past `b` (both wrap, and never drift half the range apart).
-fn is_ahead(a: usize, b: usize) -> bool {
-    let distance = a.wrapping_sub(b);
-    distance != 0 && distance < usize::MAX / 2
-}
 
 /// Why the core refused a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,8 +98,9 @@ struct Admission {
 struct Release {
     /// Slots ever given back, times [`ONE_SLOT`].
     released: AtomicUsize,
-    /// The slot count of `Admission::admitted` as some releaser last read it (never above it).
-    admitted_seen: AtomicUsize,
+    /// A copy of the closed bit where releases read it, so they read `admitted` only once
+    /// the core is closed.
+    closed: AtomicBool,
 }
 
 struct Waiters {
@@ -137,7 +134,7 @@ impl<J> Core<J> {
             }),
             release: CachePadded::new(Release {
                 released: AtomicUsize::new(0),
-                admitted_seen: AtomicUsize::new(0),
+                closed: AtomicBool::new(false),
             }),
             aborting: AtomicBool::new(false),
             live_workers: AtomicUsize::new(workers),
@@ -396,12 +393,12 @@ impl<J> Core<J> {
     /// Gives a reserved slot back: to the oldest waiting submitter if there is one; and when
     /// it was the last slot of a closed core, wakes the idle workers so they exit.
     ///
-    /// The last-slot check reads `admitted` only when this release catches up with the last
-    /// value of it seen here (otherwise slots known to be admitted are still out, and the
-    /// release of the last of them checks). It is `SeqCst` against [`close`](Self::close)
-    /// (`CLOSED` then the idle list) and a worker going to sleep (registers, fence, then
-    /// [`is_finished`](Self::is_finished)): either this release sees `CLOSED`, or `close`
-    /// wakes the worker, or the worker, registering after `close`, sees this release.
+    /// The last-slot check reads the workers' copy of the closed bit, and `admitted` (the
+    /// submitters' line) only once that is set. If this release misses the copy, its fence
+    /// comes before that of any worker going to sleep after [`close`](Self::close) set it
+    /// (the worker registers under the lock `close` then takes, fences, then checks
+    /// [`is_finished`](Self::is_finished)): `close` wakes the workers registered before it,
+    /// and those registering after see this release.
     fn release(&self) {
         let release = &*self.release;
         let released = release
@@ -412,15 +409,10 @@ impl<J> Core<J> {
         if self.space_count.load(Ordering::Relaxed) > 0 {
             self.grant_waiters();
         }
-        // `admitted_seen` never passes the real `admitted`: ahead of this release means slots
-        // are still out, and the release of the last of them checks.
-        if is_ahead(release.admitted_seen.load(Ordering::Relaxed), released) {
+        if !release.closed.load(Ordering::Acquire) {
             return;
         }
         let admitted = self.admission.admitted.load(Ordering::SeqCst);
-        release
-            .admitted_seen
-            .store(admitted & !CLOSED, Ordering::Relaxed);
         if admitted & CLOSED != 0 && admitted & !CLOSED == released {
             self.wake_all_idle();
         }
@@ -470,6 +462,7 @@ impl<J> Core<J> {
         if previous & CLOSED != 0 {
             return false;
         }
+        self.release.closed.store(true, Ordering::Release);
         let (refused, idle) = {
             let mut waiters = lock(&self.waiters);
             let refused: Vec<_> = waiters

@@ -11,11 +11,11 @@ use tidewater_worker_pool::admission::{Core, Refusal};
 
 /// A worker thread that takes jobs until the core is finished, then exits; joins to the jobs
 /// it took.
-fn spawn_worker(core: &Arc<Core<u32>>) -> thread::JoinHandle<Vec<u32>> {
+fn spawn_worker(core: &Arc<Core<u32>>, id: usize) -> thread::JoinHandle<Vec<u32>> {
     let core = core.clone();
     thread::spawn(move || {
         let mut got = Vec::new();
-        while let Some(job) = block_on(core.next_job(0)) {
+        while let Some(job) = block_on(core.next_job(id)) {
             got.push(job);
         }
         core.worker_exited();
@@ -73,7 +73,7 @@ fn close_vs_submit_never_loses_a_job() {
                 Err((Refusal::Full, _)) => panic!("one slot, one job: cannot be full"),
             })
         };
-        let worker = spawn_worker(&core);
+        let worker = spawn_worker(&core, 0);
         core.close();
         let accepted = submitter.join().unwrap();
         let got = worker.join().unwrap();
@@ -288,7 +288,7 @@ fn an_unused_slot_given_back_after_close_lets_idle_workers_exit() {
         let core = Arc::new(Core::<u32>::new(2, 1));
         assert!(core.try_submit(7).is_ok());
         let permit = core.try_reserve().expect("a second free slot");
-        let worker = spawn_worker(&core);
+        let worker = spawn_worker(&core, 0);
         core.close();
         drop(permit);
         assert_eq!(worker.join().unwrap(), [7]);
@@ -323,5 +323,26 @@ fn a_delayed_submitter_is_not_refused_while_a_slot_is_free() {
             popped += 1;
         }
         assert_eq!(popped, 4);
+    });
+}
+
+/// The last job taken after close lets the other, idle, worker exit: one worker takes the only
+/// job while intake closes and the other worker goes to sleep. Either the taker sees the core
+/// closed and wakes the sleeper, or `close` wakes it, or the sleeper, registering after
+/// `close`, sees the job taken; it never sleeps on a finished core.
+#[test]
+fn the_last_job_taken_after_close_lets_an_idle_worker_exit() {
+    loom::model(|| {
+        let core = Arc::new(Core::<u32>::new(1, 2));
+        assert!(core.try_submit(7).is_ok());
+        let workers = [spawn_worker(&core, 0), spawn_worker(&core, 1)];
+        core.close();
+        let mut got: Vec<u32> = workers
+            .into_iter()
+            .flat_map(|worker| worker.join().unwrap())
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, [7]);
+        assert!(core.is_drained());
     });
 }
