@@ -330,6 +330,13 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
                                 },
                             )
                             .map(|n| (n, n))
+                            .inspect_err(|e| {
+                                // Counted here: a queue counts its lags as it displaces
+                                // events, and `next` counts a ring refill's.
+                                if let TryRecvError::Lagged { missed } = e {
+                                    self.counters.add_lagged(*missed);
+                                }
+                            })
                     }
                 }
                 Source::Mailbox {
@@ -348,7 +355,6 @@ impl<T: Send + Sync + 'static> Subscriber<T> {
                     uncounted += count;
                 }
                 Err(TryRecvError::Lagged { missed }) => {
-                    self.counters.add_lagged(missed);
                     result = Err(TryRecvError::Lagged { missed });
                     break;
                 }

@@ -551,3 +551,33 @@ fn closing_a_topic_wakes_its_publisher_waiting_for_a_wildcard_subscriber() {
         other => panic!("expected the event back, got {other:?}"),
     }
 }
+
+/// `Lag` subscribers drained with `try_recv_with`: the `lagged` metric equals the `missed` they
+/// were told about, as with `try_recv` (a queue counts each displaced event when it displaces
+/// it, so the receive must not count the report again; the ring's is counted once).
+#[test]
+fn try_recv_with_counts_a_queue_lag_once() {
+    let t = topic(16);
+    let queue = t
+        .subscribe_filtered_with(opts(2, Overflow::Lag), |_| true)
+        .unwrap();
+    let ring = t.subscribe_with(opts(2, Overflow::Lag)).unwrap();
+    for i in 0..5 {
+        t.publish(i);
+    }
+    for mut sub in [queue, ring] {
+        let mut seen = Vec::new();
+        assert_eq!(
+            sub.try_recv_with(usize::MAX, |seq, _| seen.push(seq)),
+            Err(TryRecvError::Lagged { missed: 3 })
+        );
+        assert_eq!(
+            sub.try_recv_with(usize::MAX, |seq, _| seen.push(seq)),
+            Ok(2)
+        );
+        assert_eq!(seen, [3, 4]);
+        let m = sub.metrics();
+        assert_eq!((m.delivered, m.lagged), (2, 3), "{m:?}");
+    }
+    assert_eq!(t.metrics().lagged, 6);
+}
