@@ -462,8 +462,12 @@ impl<T: Send + Sync + 'static> Core<T> {
         let mut state = lock(&self.state);
         if let Some(i) = state.gates.iter().position(|g| Arc::ptr_eq(&g.0, gate)) {
             state.gates.swap_remove(i);
-            state.update_limit(&self.ring);
+            // Uncounted before the limit rises: a publisher past the old limit gets through
+            // the tail lock without this lock, and its read of the limit (Acquire, pairing
+            // with `update_limit`'s Release) makes it count the readers without this one.
+            // Otherwise a publish the full subscriber never had room for would report it.
             self.ring_readers.fetch_sub(1, Ordering::Relaxed);
+            state.update_limit(&self.ring);
         } else if let Some(mailbox) = gate.converted() {
             mailbox.detach();
             state.prune();

@@ -607,3 +607,26 @@ fn a_gate_converted_while_a_lossless_publisher_races_loses_nothing() {
         assert_eq!(received.len() as u64 + sub.metrics().dropped, 3);
     });
 }
+
+/// A lossless publisher parked at a full lossless ring reader's gate limit is released when
+/// that subscriber goes away without making room: it must not wait for a subscriber that is
+/// gone, and must not report reaching it either (it never had room; its publish may get
+/// through the tail lock alone once the limit rises), and later lossless publishes are not
+/// held back by it (loom reports a deadlock otherwise).
+#[test]
+fn a_publisher_at_a_full_departing_subscribers_gate_is_released() {
+    loom::model(|| {
+        let t = topic(2);
+        let sub = t.subscribe_with(opts(1, Overflow::Block)).unwrap();
+        assert_eq!(t.publish(0), 1);
+        let publisher = {
+            let t = t.clone();
+            thread::spawn(move || t.blocking_publish(1).unwrap())
+        };
+        drop(sub);
+        assert_eq!(publisher.join().unwrap(), 0, "it never had room");
+        assert_eq!(t.blocking_publish(2).unwrap(), 0);
+        let m = t.metrics();
+        assert_eq!((m.published, m.reached), (3, 1));
+    });
+}
