@@ -6,7 +6,8 @@
 //! shard of the thread it ends on. Running = all spawned - all ended, read ended first: an
 //! end read with acquire shows its task's spawn, so the difference never counts an end
 //! without its spawn. Only the shards that ever counted something are read (a bit each, set
-//! before their first count): typically the spawning thread's and the workers'.
+//! before their first count): typically the spawning thread's and the workers'. The bits are
+//! read again between the ends and the spawns, so the spawns of every end read are among them.
 //!
 //! Waiting for "none running" is a write-then-read handshake: a waiter announces itself, then
 //! sums; an end bumps its count, then reads the waiters, and only if someone waits, sums. A
@@ -100,12 +101,17 @@ impl LiveCount {
         total
     }
 
-    /// `(spawned, ended)`, ended read first, so `spawned >= ended`. One read of the bits does
-    /// for both: a task's spawn comes before its end, so the spawning shard's bit was set (by a
-    /// read-modify-write of the same word) before the ending shard's.
+    /// `(spawned, ended)`, ended read first, so `spawned >= ended`. The bits are read again
+    /// for the spawns: an end read with acquire shows its spawn *and* the bit its spawning
+    /// shard set before it, but that shard may have counted for the first time after the
+    /// first read of the bits (a new spawning thread whose task ended on a worker whose shard
+    /// counted long before). Adding up the spawns against the first read would then count
+    /// that end without its spawn, and miss a task running all along (loom model
+    /// `a_task_running_all_along_is_counted_while_a_new_shard_starts_counting`).
     fn totals(&self) -> (usize, usize) {
         let touched = self.touched.0.load(Ordering::Acquire);
         let ended = Self::total(&self.ended, touched, Ordering::Acquire);
+        let touched = self.touched.0.load(Ordering::Acquire);
         let spawned = Self::total(&self.spawned, touched, Ordering::Relaxed);
         (spawned, ended)
     }
@@ -205,6 +211,38 @@ mod loom_models {
             observer.join().unwrap();
             spawner.join().unwrap();
             assert_eq!(live.count(), 0);
+        });
+    }
+
+    /// Invariant: a task running all along is always counted (so `idle()` never resolves
+    /// under it), while a thread that never spawned before starts a task that ends on a
+    /// worker whose shard counted before. The observer's bits may predate the new shard's;
+    /// the end it reads must not be set against spawns missing that shard.
+    #[test]
+    fn a_task_running_all_along_is_counted_while_a_new_shard_starts_counting() {
+        loom::model(|| {
+            let live = Arc::new(LiveCount::new(3));
+            live.started(0); // runs all along
+            // An earlier task, started and ended: shards 0 and 1 have counted before.
+            live.started(0);
+            live.ended(1, 1);
+            let observer = {
+                let live = Arc::clone(&live);
+                thread::spawn(move || {
+                    live.wait_begins();
+                    assert!(!live.none_running(), "idle while a task runs");
+                    live.wait_ends();
+                })
+            };
+            // A new spawning thread (shard 2's first count); a worker of shard 1 ends its task.
+            live.started(2);
+            let worker = {
+                let live = Arc::clone(&live);
+                thread::spawn(move || live.ended(1, 1))
+            };
+            assert!(!worker.join().unwrap(), "nobody may be woken: a task runs");
+            observer.join().unwrap();
+            assert_eq!(live.count(), 1);
         });
     }
 }

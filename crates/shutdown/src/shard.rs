@@ -466,7 +466,7 @@ mod loom_models {
     use loom::sync::Arc;
     use loom::thread;
 
-    fn name(entry: Entry) -> &'static str {
+    fn name(entry: &Entry) -> &'static str {
         match entry.name {
             Cow::Borrowed(name) => name,
             Cow::Owned(_) => "owned",
@@ -510,7 +510,7 @@ mod loom_models {
                     let mut a_woken = None;
                     for entry in aborted {
                         let woken = entry.waker.is_some();
-                        let name = name(entry);
+                        let name = name(&entry);
                         if name == "a" {
                             a_woken = Some(woken);
                         }
@@ -531,7 +531,7 @@ mod loom_models {
             if let Some(c) = c {
                 want.push("c");
                 if let Some(entry) = shard.end(&mut shard.lock(), c) {
-                    lines.lock().unwrap().push(name(entry));
+                    lines.lock().unwrap().push(name(&entry));
                 }
             }
             let (a_waiting, a_quiet) = task.join().unwrap();
