@@ -182,13 +182,26 @@ impl Shard {
     }
 
     /// Free every slot whose bit is set, counting the quiet ends (bit set, entry still there).
+    /// In a closed shard only count them: nothing starts there any more, and a bit cleared
+    /// there would let a late end of an aborted task (one that read "not triggered" before the
+    /// abort and the report's sweep) claim its task again and count its end twice.
     pub(crate) fn sweep(&self, registry: &mut Registry) {
         let Registry {
+            closed,
             entries,
             free,
             completed_before_trigger,
             ..
         } = registry;
+        if *closed {
+            for (index, entry) in entries.iter_mut().flatten().enumerate() {
+                if entry.is_some() && self.has_ended(index) {
+                    *entry = None;
+                    *completed_before_trigger += 1;
+                }
+            }
+            return;
+        }
         let first_freed = free.len();
         let mut first_index = 0;
         for (chunk, entries) in entries.iter_mut().enumerate() {
@@ -374,6 +387,88 @@ mod tests {
             registry.completed_before_trigger, 0,
             "aborted, not completed"
         );
+    }
+
+    /// The report's sweep after an abort counts the quiet ends that beat the abort, and an
+    /// aborted task whose end comes after that sweep is still refused (its end must not be
+    /// counted a second time).
+    #[test]
+    fn an_aborted_tasks_end_is_refused_after_the_reports_sweep() {
+        let shard = Shard::new();
+        let mut registry = shard.lock();
+        let quiet = shard
+            .insert(&mut registry, Cow::Borrowed("quiet"), Instant::now())
+            .unwrap();
+        let late = shard
+            .insert(&mut registry, Cow::Borrowed("late"), Instant::now())
+            .unwrap();
+        assert!(shard.end_quietly(quiet));
+        let aborted: Vec<_> = shard.abort(&mut registry);
+        assert_eq!(aborted.len(), 1);
+        assert_eq!(aborted[0].name, "late");
+        shard.sweep(&mut registry);
+        assert_eq!(registry.completed_before_trigger, 1);
+        assert!(!shard.end_quietly(late), "the abort reported it");
+        assert!(shard.end(&mut registry, late).is_none());
+        assert!(!shard.end_quietly(quiet));
+        shard.sweep(&mut registry);
+        assert_eq!(registry.completed_before_trigger, 1, "counted once");
+        assert_eq!(shard.running(&registry).count(), 0);
+    }
+
+    /// Slots at the edges of words and chunks (63/64, 127/128, 191/192) end, are swept,
+    /// reused and aborted like any other: each bit belongs to its own slot.
+    #[test]
+    fn word_and_chunk_edges_keep_each_task_to_its_own_bit() {
+        let shard = Shard::new();
+        let mut registry = shard.lock();
+        let mut keys: Vec<_> = (0..250)
+            .map(|n| {
+                let name = Cow::Owned(n.to_string());
+                shard.insert(&mut registry, name, Instant::now()).unwrap()
+            })
+            .collect();
+        assert_eq!(keys[63].index, 63);
+        assert_eq!(keys[64].index, 64);
+        assert_eq!(locate(64), (1, 0));
+        assert_eq!(locate(191), (1, 127));
+        assert_eq!(locate(192), (2, 0));
+        let edges = [0, 62, 63, 64, 127, 128, 191, 192, 249];
+        for &edge in &edges {
+            assert!(shard.end_quietly(keys[edge]));
+        }
+        let running: Vec<usize> = shard
+            .running(&registry)
+            .map(|(name, _)| name.parse().unwrap())
+            .collect();
+        let want: Vec<usize> = (0..250).filter(|n| !edges.contains(n)).collect();
+        assert_eq!(running, want);
+        shard.sweep(&mut registry);
+        assert_eq!(registry.completed_before_trigger, edges.len() as u64);
+        // The freed slots are handed out again, lowest first, and report their new tasks.
+        for (n, &edge) in edges.iter().enumerate() {
+            let key = shard
+                .insert(
+                    &mut registry,
+                    Cow::Owned(format!("again{n}")),
+                    Instant::now(),
+                )
+                .unwrap();
+            assert_eq!(key.index, edge);
+            keys[edge] = key;
+        }
+        let line = shard.end(&mut registry, keys[64]).unwrap();
+        assert_eq!(line.name, "again3");
+        let mut aborted: Vec<String> = shard
+            .abort(&mut registry)
+            .into_iter()
+            .map(|e| e.name.into_owned())
+            .collect();
+        aborted.sort();
+        assert_eq!(aborted.len(), 249);
+        assert!(aborted.contains(&"again8".to_owned()) && !aborted.contains(&"again3".to_owned()));
+        shard.sweep(&mut registry);
+        assert_eq!(registry.completed_before_trigger, edges.len() as u64);
     }
 
     #[derive(Debug, Clone, Copy)]
