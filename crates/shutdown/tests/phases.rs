@@ -611,6 +611,80 @@ async fn idle_and_counts_hold_when_tasks_start_and_end_on_different_threads() {
     assert!(report.tasks.is_empty());
 }
 
+/// The abort at the deadline racing tasks that finish, in a parent scope and its child, with
+/// spawns from several threads and from inside tasks racing the trigger: every accepted task
+/// is counted as completed before the trigger or has exactly one line (completed or aborted),
+/// and nothing is left running. A grace of 50 µs, so the abort meets tasks mid-way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_abort_racing_ends_in_nested_scopes_reports_each_task_once() {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    for round in 0..30_u64 {
+        let shutdown = quiet(Duration::from_micros(50));
+        let parent = shutdown.scope("parent").unwrap();
+        let child = parent.scope("child").unwrap();
+        let accepted = Arc::new(AtomicU64::new(0));
+        let spawners: Vec<_> = (0..2_u64)
+            .map(|s| {
+                let (parent, child, accepted) = (parent.clone(), child.clone(), accepted.clone());
+                tokio::spawn(async move {
+                    for i in 0..150_u64 {
+                        let scope = if i % 2 == 0 { &parent } else { &child };
+                        let (helpers, accepted_inner) = (child.clone(), accepted.clone());
+                        let spawned = scope.spawn(format!("{s}.{i}"), move |signal| async move {
+                            if i % 5 == 0 {
+                                let helper = helpers.spawn(format!("{s}.{i}h"), |_| async {
+                                    tokio::task::yield_now().await;
+                                });
+                                if helper.is_ok() {
+                                    accepted_inner.fetch_add(1, Relaxed);
+                                }
+                            }
+                            for _ in 0..(i + round) % 4 {
+                                tokio::task::yield_now().await;
+                            }
+                            if i % 7 == 0 {
+                                signal.cancelled().await; // ends when signalled
+                            }
+                            if i % 11 == 0 {
+                                std::future::pending::<()>().await; // only the abort ends it
+                            }
+                        });
+                        if spawned.is_ok() {
+                            accepted.fetch_add(1, Relaxed);
+                        }
+                        if i % 16 == 0 {
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        shutdown.trigger(Reason::requested("race"));
+        let report = shutdown.wait().await;
+        for s in spawners {
+            s.await.unwrap();
+        }
+        let mut names: Vec<_> = report.tasks.iter().map(|t| t.name.to_string()).collect();
+        names.sort();
+        let lines = names.len();
+        names.dedup();
+        assert_eq!(names.len(), lines, "a task with two lines");
+        assert!(
+            report
+                .tasks
+                .iter()
+                .all(|t| matches!(t.outcome, Outcome::Completed | Outcome::Aborted))
+        );
+        assert_eq!(
+            report.completed_before_trigger + lines as u64,
+            accepted.load(Relaxed),
+            "round {round}: a task lost or counted twice"
+        );
+        assert_eq!(parent.running() + child.running(), 0);
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn dropped_idle_and_triggered_futures_leave_nothing_behind() {
     let shutdown = quiet(Duration::from_secs(10));
