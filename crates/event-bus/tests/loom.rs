@@ -6,6 +6,7 @@
 
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
+use std::future::Future;
 use tidewater_event_bus::{
     EventBus, Overflow, RecvError, Start, SubscribeOptions, Subscriber, Topic, TopicOptions,
     TryRecvError,
@@ -629,4 +630,228 @@ fn a_publisher_at_a_full_departing_subscribers_gate_is_released() {
         let m = t.metrics();
         assert_eq!((m.published, m.reached), (3, 1));
     });
+}
+
+/// A lossless ring reader and its lossless publisher parked in turn at chunk boundaries (the
+/// loom build has two-slot chunks: events 0-1, 2-3, then 4 back in the first chunk): the
+/// reader registers in the chunk `tail` points into and the publisher of the next event,
+/// whichever chunk it starts, wakes it; the publisher parked at the gate is woken by the
+/// receive that frees a slot. Every event arrives once, in order.
+#[test]
+fn lossless_reader_and_publisher_park_across_chunk_boundaries() {
+    loom::model(|| {
+        let t = topic(4);
+        let mut sub = t.subscribe_with(opts(2, Overflow::Block)).unwrap();
+        let publisher = {
+            let t = t.clone();
+            thread::spawn(move || {
+                for i in 0..5 {
+                    assert_eq!(t.blocking_publish(i).unwrap(), 1);
+                }
+            })
+        };
+        for i in 0..5 {
+            let event = sub.blocking_recv().unwrap();
+            assert_eq!((event.seq(), *event), (i, i));
+        }
+        publisher.join().unwrap();
+    });
+}
+
+/// A `Lag` reader parked at a chunk boundary while the publisher laps the ring: it is woken,
+/// never reads an overwritten slot, and received + missed == published.
+#[test]
+fn a_lag_reader_parked_at_a_chunk_boundary_is_woken_and_counts_exactly() {
+    loom::model(|| {
+        let t = topic(4);
+        let mut sub = t.subscribe_with(opts(2, Overflow::Lag)).unwrap();
+        assert_eq!(t.publish(0), 1);
+        assert_eq!(t.publish(1), 1);
+        let publisher = {
+            let t = t.clone();
+            thread::spawn(move || {
+                for i in 2..6 {
+                    t.publish(i);
+                }
+            })
+        };
+        let (mut next, mut seen) = (0, 0);
+        // Take 0 and 1 (the end of the first chunk), then park for event 2 (the next chunk),
+        // unless the publisher is ahead by then.
+        while seen < 2 {
+            assert!(step(&mut sub, &mut next, &mut seen));
+        }
+        match sub.blocking_recv() {
+            Ok(event) => {
+                assert_eq!((event.seq(), *event), (next, next));
+                next += 1;
+                seen += 1;
+            }
+            Err(RecvError::Lagged { missed }) => {
+                next += missed;
+                seen += missed;
+            }
+            Err(RecvError::Closed) => panic!("not closed"),
+        }
+        publisher.join().unwrap();
+        while step(&mut sub, &mut next, &mut seen) {}
+        assert_eq!((next, seen), (6, 6));
+        let m = sub.metrics();
+        assert_eq!(m.delivered + m.lagged, 6, "{m:?}");
+    });
+}
+
+/// A close racing a lossless publisher parked at a full gate and a reader parked on the ring:
+/// both are woken; the publisher either published (then the lossless subscriber receives its
+/// event before `Closed`) or gets its event back; the ring reader drains what was published,
+/// then sees `Closed`. With and without the lossless subscriber making room before the close.
+#[test]
+fn close_wakes_a_parked_lossless_publisher_and_a_parked_reader() {
+    for make_room in [false, true] {
+        loom::model(move || {
+            let t = topic(1);
+            let mut block = t.subscribe_with(opts(1, Overflow::Block)).unwrap();
+            let mut lag = t.subscribe();
+            assert_eq!(t.publish(0), 2);
+            assert_eq!(*lag.try_recv().unwrap(), 0);
+            let publisher = {
+                let t = t.clone();
+                thread::spawn(move || t.blocking_publish(1).map_err(|e| e.0))
+            };
+            let reader = thread::spawn(move || {
+                let mut got = Vec::new();
+                loop {
+                    match lag.blocking_recv() {
+                        Ok(event) => got.push(*event),
+                        Err(RecvError::Closed) => break got,
+                        Err(e) => panic!("{e:?}"),
+                    }
+                }
+            });
+            let mut rest = Vec::new();
+            if make_room {
+                rest.push(*block.try_recv().unwrap());
+            }
+            t.close();
+            let published = publisher.join().unwrap();
+            let got = reader.join().unwrap();
+            loop {
+                match block.try_recv() {
+                    Ok(event) => rest.push(*event),
+                    Err(TryRecvError::Closed) => break,
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+            match published {
+                Ok(reached) => {
+                    assert!(make_room, "published without room");
+                    assert_eq!(reached, 2);
+                    assert_eq!((got, rest), (vec![1], vec![0, 1]));
+                }
+                Err(event) => {
+                    assert_eq!(event, 1);
+                    assert_eq!((got, rest), (vec![], vec![0]));
+                }
+            }
+        });
+    }
+}
+
+/// A `publish_async` future dropped while it waits for a full `Block` subscriber publishes
+/// nothing and leaves nothing behind that holds others back: a later lossless publisher
+/// racing the subscriber's receives is woken, and the subscriber receives exactly the events
+/// of the completed publishes. For a lossless ring reader (gate) and a queue subscriber.
+#[test]
+fn a_cancelled_publish_async_leaves_no_stale_wait_behind() {
+    for filtered in [false, true] {
+        loom::model(move || {
+            let t = topic(1);
+            let mut sub = if filtered {
+                t.subscribe_filtered_with(opts(1, Overflow::Block), |_| true)
+                    .unwrap()
+            } else {
+                t.subscribe_with(opts(1, Overflow::Block)).unwrap()
+            };
+            assert_eq!(t.publish(0), 1); // full
+            {
+                let mut cancelled = std::pin::pin!(t.publish_async(1));
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                assert!(cancelled.as_mut().poll(&mut cx).is_pending());
+            }
+            assert_eq!(
+                t.metrics().published,
+                1,
+                "a cancelled publish published nothing"
+            );
+            let publisher = {
+                let t = t.clone();
+                thread::spawn(move || t.blocking_publish(2).unwrap())
+            };
+            let got = [*sub.blocking_recv().unwrap(), *sub.blocking_recv().unwrap()];
+            assert_eq!(got, [0, 2]);
+            assert_eq!(publisher.join().unwrap(), 1);
+            assert_eq!(sub.try_recv().unwrap_err(), TryRecvError::Empty);
+        });
+    }
+}
+
+/// Subscriptions starting at the last `k` retained events racing publishes: a lossless ring
+/// reader (`Start::Last(2)`, capacity 2) receives a gap-free run of events ending with the
+/// last one published, at least its two, never a lag; a `Lag` ring reader likewise accounts
+/// for every event from its start on.
+#[test]
+fn subscribing_from_the_last_k_racing_publishes_starts_in_the_retained_window() {
+    for overflow in [Overflow::Block, Overflow::Lag] {
+        loom::model(move || {
+            let t = topic(2);
+            let publisher = {
+                let t = t.clone();
+                thread::spawn(move || {
+                    for i in 0..3 {
+                        t.blocking_publish(i).unwrap();
+                    }
+                })
+            };
+            let options = SubscribeOptions {
+                capacity: 2,
+                overflow,
+                start: Start::Last(2),
+            };
+            let mut sub = t.subscribe_with(options).unwrap();
+            drop(t);
+            // `start`: where the subscriber started (known at its first event); `next`: the
+            // sequence number its next event must have.
+            let (mut start, mut next, mut missed, mut got) = (None, 0, 0, 0);
+            loop {
+                match sub.blocking_recv() {
+                    Ok(event) => {
+                        assert_eq!(*event, event.seq());
+                        if start.is_none() {
+                            assert!(event.seq() >= missed, "{missed} missed before {event:?}");
+                            start = Some(event.seq() - missed);
+                            next = event.seq();
+                        }
+                        assert_eq!(event.seq(), next, "an event vanished without a report");
+                        next += 1;
+                        got += 1;
+                    }
+                    Err(RecvError::Closed) => break,
+                    Err(RecvError::Lagged { missed: m }) => {
+                        assert_eq!(overflow, Overflow::Lag, "a lossless subscriber lagged");
+                        missed += m;
+                        next += m;
+                    }
+                }
+            }
+            publisher.join().unwrap();
+            assert_eq!(next, 3, "the last event is received");
+            let start = start.unwrap();
+            assert_eq!(got + missed, 3 - start, "received + missed from the start");
+            if overflow == Overflow::Block {
+                assert!(got >= 2, "the retained two are replayed");
+            } else {
+                assert_eq!(sub.metrics().lagged, missed);
+            }
+        });
+    }
 }
