@@ -596,3 +596,58 @@ impl<T: Send + Sync + 'static> Core<T> {
         lock(&self.state).subscribers.len()
     }
 }
+
+#[cfg(all(test, not(tidewater_loom)))]
+mod tests {
+    use crate::{Overflow, Start, SubscribeOptions, Topic, TopicOptions};
+
+    fn opts(capacity: usize, overflow: Overflow) -> SubscribeOptions {
+        SubscribeOptions {
+            capacity,
+            overflow,
+            start: Start::Now,
+        }
+    }
+
+    /// Whether a publish would take the tail lock alone (no `SLOW` flag, below the mirrored
+    /// gate limit).
+    fn fast(topic: &Topic<u64>) -> bool {
+        topic.core().ring.lock_fast().is_some()
+    }
+
+    /// Once the subscribers that close the fast path are gone, publishers bypass the topic
+    /// lock again: the gate limit mirror rises when the last lossless ring reader leaves (also
+    /// one that held a publisher at its limit, or was converted into a queue), and the `SLOW`
+    /// flag is cleared when the last queue subscriber leaves.
+    #[test]
+    fn the_fast_path_reopens_when_the_subscribers_closing_it_leave() {
+        let t = Topic::<u64>::new("t", TopicOptions { capacity: 4 }).unwrap();
+        assert!(fast(&t));
+        let gated = t.subscribe_with(opts(1, Overflow::Block)).unwrap();
+        assert!(fast(&t), "below its limit");
+        assert_eq!(t.publish(0), 1);
+        assert!(!fast(&t), "at its limit");
+        drop(gated);
+        assert!(fast(&t), "the limit rises with the last gate gone");
+
+        let filtered = t
+            .subscribe_filtered_with(opts(4, Overflow::Lag), |_| true)
+            .unwrap();
+        assert!(!fast(&t), "a queue needs the topic lock");
+        drop(filtered);
+        assert!(fast(&t), "the flag is cleared with the last queue gone");
+
+        let mut converted = t.subscribe_with(opts(1, Overflow::Block)).unwrap();
+        assert_eq!(t.publish(1), 1);
+        assert_eq!(
+            t.publish(2),
+            0,
+            "full: converted into a queue, dropped for it"
+        );
+        assert!(!fast(&t), "the converted queue needs the topic lock");
+        assert_eq!(*converted.try_recv().unwrap(), 1);
+        drop(converted);
+        assert!(fast(&t), "nothing left that needs the topic lock");
+        assert_eq!(t.publish(3), 0);
+    }
+}
