@@ -33,7 +33,9 @@ fn publishers_and_churning_subscribers_keep_exact_counts() {
     let mut lossless_sub = t
         .subscribe_with(opts(2, Overflow::Block, Start::Now))
         .unwrap();
-    let mut lag_sub = t.subscribe_with(opts(8, Overflow::Lag, Start::Now)).unwrap();
+    let mut lag_sub = t
+        .subscribe_with(opts(8, Overflow::Lag, Start::Now))
+        .unwrap();
     let reached = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
     let lossless = {
@@ -65,10 +67,9 @@ fn publishers_and_churning_subscribers_keep_exact_counts() {
                 let k = (round % 4) as usize;
                 let mut sub = match round % 3 {
                     0 => t.subscribe_with(opts(1 + k % 2, Overflow::Block, Start::Last(k))),
-                    1 => t.subscribe_filtered_with(
-                        opts(4, Overflow::Block, Start::Last(k)),
-                        |v| v % 2 == 0,
-                    ),
+                    1 => t.subscribe_filtered_with(opts(4, Overflow::Block, Start::Last(k)), |v| {
+                        v % 2 == 0
+                    }),
                     _ => t.subscribe_with(opts(4, Overflow::Lag, Start::Last(k))),
                 }
                 .unwrap();
@@ -139,13 +140,21 @@ fn publishers_and_churning_subscribers_keep_exact_counts() {
     assert_eq!(next_lossless, N);
     let m = t.metrics();
     assert_eq!(m.published, 2 * N, "every publish got a sequence number");
-    assert_eq!(lag_reader.join().unwrap(), 2 * N, "the lag reader accounted for all");
+    assert_eq!(
+        lag_reader.join().unwrap(),
+        2 * N,
+        "the lag reader accounted for all"
+    );
     assert_eq!(
         received + lossless_sub.metrics().dropped,
         2 * N,
         "received + dropped == published"
     );
-    assert_eq!(m.reached, reached.load(Ordering::Relaxed), "reached is exact");
+    assert_eq!(
+        m.reached,
+        reached.load(Ordering::Relaxed),
+        "reached is exact"
+    );
 }
 
 /// Wildcard subscriptions created while new matching topics appear and publish at once: a
