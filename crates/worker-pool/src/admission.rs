@@ -125,15 +125,25 @@ impl<J> Core<J> {
     /// builders check this).
     #[must_use]
     pub fn new(capacity: usize, workers: usize) -> Self {
+        Self::with_history(capacity, workers, 0)
+    }
+
+    /// [`new`](Self::new), with both counters as if `slots` slots had already been reserved
+    /// and given back (modulo their range). Both counters wrap after `usize::MAX / 2 + 1`
+    /// slots (2^31 jobs on a 32-bit target: minutes of a busy service), so tests start near
+    /// the wrap with this to show that admission, close and drain do not care where it is.
+    #[must_use]
+    pub fn with_history(capacity: usize, workers: usize, slots: usize) -> Self {
+        let start = slots.wrapping_mul(ONE_SLOT);
         Self {
             queue: BoundedQueue::new(capacity.max(1)),
             capacity: capacity.max(1),
             admission: CachePadded::new(Admission {
-                admitted: AtomicUsize::new(0),
-                released_seen: AtomicUsize::new(0),
+                admitted: AtomicUsize::new(start),
+                released_seen: AtomicUsize::new(start),
             }),
             release: CachePadded::new(Release {
-                released: AtomicUsize::new(0),
+                released: AtomicUsize::new(start),
                 closed: AtomicBool::new(false),
             }),
             aborting: AtomicBool::new(false),

@@ -375,3 +375,35 @@ async fn a_panic_in_a_jobs_destructor_is_contained() {
     assert_eq!(after.await, Ok(2));
     assert_eq!(pool.metrics().workers, 1);
 }
+
+/// `try_submit` never says `Full` while a slot is free, from several runtime threads: each of
+/// two submitting tasks keeps at most two jobs outstanding in a four-slot queue (a slot is
+/// given back when a worker takes the job, before its handle resolves).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn try_submit_is_never_refused_with_a_slot_free() {
+    let pool = pool(2, 4);
+    let submitters: Vec<_> = (0..2)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                for _ in 0..500 {
+                    let mut handles = Vec::new();
+                    for _ in 0..2 {
+                        match pool.try_submit(async { 1u64 }) {
+                            Ok(handle) => handles.push(handle),
+                            Err(refused) => panic!("refused with a slot free: {refused}"),
+                        }
+                    }
+                    for handle in handles {
+                        assert_eq!(handle.await, Ok(1));
+                    }
+                }
+            })
+        })
+        .collect();
+    for submitter in submitters {
+        submitter.await.unwrap();
+    }
+    let report = pool.shutdown(Duration::from_secs(5)).await;
+    assert_eq!((report.completed, report.rejected), (2000, 0));
+}

@@ -289,3 +289,39 @@ fn jobs_without_handles_are_run_and_counted() {
     );
     assert!(report.drained_in_time);
 }
+
+/// `try_execute` never says `Full` while a slot is free: two submitters each keep at most two
+/// jobs outstanding in a four-slot queue (a job's slot is given back when a worker takes it,
+/// before its handle resolves), so every try must succeed. Submitters check the workers'
+/// count of slots given back against their own, often stale, copy of it; a copy trusted to
+/// say "full", or moved back by the other submitter, would refuse here.
+#[test]
+fn try_execute_is_never_refused_with_a_slot_free() {
+    let pool = pool(2, 4);
+    let ran = Arc::new(AtomicUsize::new(0));
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            let pool = pool.clone();
+            let ran = ran.clone();
+            s.spawn(move || {
+                for _ in 0..500 {
+                    let handles: Vec<_> = (0..2)
+                        .map(|_| {
+                            let ran = ran.clone();
+                            match pool.try_execute(move || ran.fetch_add(1, Ordering::Relaxed)) {
+                                Ok(handle) => handle,
+                                Err(refused) => panic!("refused with a slot free: {refused}"),
+                            }
+                        })
+                        .collect();
+                    for handle in handles {
+                        handle.wait().unwrap();
+                    }
+                }
+            });
+        }
+    });
+    let report = pool.shutdown(Duration::from_secs(5));
+    assert_eq!((report.completed, report.rejected), (2000, 0));
+    assert_eq!(ran.load(Ordering::Relaxed), 2000);
+}

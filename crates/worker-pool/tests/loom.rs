@@ -28,32 +28,46 @@ fn spawn_worker(core: &Arc<Core<u32>>, id: usize) -> thread::JoinHandle<Vec<u32>
 /// queued.
 #[test]
 fn never_more_queued_than_capacity() {
-    loom::model(|| {
-        let core = Arc::new(Core::<u32>::new(1, 1));
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let submitters: Vec<_> = (1..=2)
-            .map(|id| {
-                let core = core.clone();
-                let accepted = accepted.clone();
-                thread::spawn(move || {
-                    if core.try_submit(id).is_ok() {
-                        accepted.fetch_add(1, Ordering::SeqCst);
-                    }
-                    assert!(core.reserved() <= core.capacity());
-                })
+    loom::model(|| never_more_queued_than_capacity_from(0));
+}
+
+/// Both admission counters count slots in steps of two (the lowest bit of `admitted` is the
+/// closed bit), so they wrap after `usize::MAX / 2 + 1` slots: with this history the next
+/// reservation wraps `admitted` to zero.
+const ONE_BEFORE_THE_WRAP: usize = usize::MAX / 2;
+
+/// [`never_more_queued_than_capacity`] with the first reservation wrapping the counters: the
+/// submitters' stale copy of `released` is then numerically above `admitted`.
+#[test]
+fn never_more_queued_than_capacity_across_the_wrap() {
+    loom::model(|| never_more_queued_than_capacity_from(ONE_BEFORE_THE_WRAP));
+}
+
+fn never_more_queued_than_capacity_from(history: usize) {
+    let core = Arc::new(Core::<u32>::with_history(1, 1, history));
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let submitters: Vec<_> = (1..=2)
+        .map(|id| {
+            let core = core.clone();
+            let accepted = accepted.clone();
+            thread::spawn(move || {
+                if core.try_submit(id).is_ok() {
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                }
+                assert!(core.reserved() <= core.capacity());
             })
-            .collect();
-        let mut popped = usize::from(core.try_pop().is_some());
-        assert!(core.reserved() <= core.capacity());
-        for submitter in submitters {
-            submitter.join().unwrap();
-        }
-        while core.try_pop().is_some() {
-            popped += 1;
-        }
-        assert_eq!(popped, accepted.load(Ordering::SeqCst));
-        assert_eq!(core.reserved(), 0);
-    });
+        })
+        .collect();
+    let mut popped = usize::from(core.try_pop().is_some());
+    assert!(core.reserved() <= core.capacity());
+    for submitter in submitters {
+        submitter.join().unwrap();
+    }
+    while core.try_pop().is_some() {
+        popped += 1;
+    }
+    assert_eq!(popped, accepted.load(Ordering::SeqCst));
+    assert_eq!(core.reserved(), 0);
 }
 
 /// Close racing a submit never loses a job: if the submit was accepted, the worker (which
@@ -302,28 +316,39 @@ fn an_unused_slot_given_back_after_close_lets_idle_workers_exit() {
 /// meanwhile; it must be refreshed, not trusted to say "full".
 #[test]
 fn a_delayed_submitter_is_not_refused_while_a_slot_is_free() {
-    loom::model(|| {
-        let core = Arc::new(Core::<u32>::new(2, 1));
-        let delayed = {
-            let core = core.clone();
-            thread::spawn(move || core.try_submit(1).is_ok())
-        };
-        let mut popped = 0;
-        for job in 2..=4 {
-            assert!(
-                core.try_submit(job).is_ok(),
-                "at most one other job is queued"
-            );
-            while core.try_pop().is_some() {
-                popped += 1;
-            }
-        }
-        assert!(delayed.join().unwrap(), "refused with a free slot");
+    loom::model(|| a_delayed_submitter_is_not_refused_from(0));
+}
+
+/// [`a_delayed_submitter_is_not_refused_while_a_slot_is_free`] with the counters wrapping
+/// after the second reservation: the delayed submitter's copy of `admitted` may be from
+/// before the wrap and `released` from after it.
+#[test]
+fn a_delayed_submitter_is_not_refused_across_the_wrap() {
+    loom::model(|| a_delayed_submitter_is_not_refused_from(ONE_BEFORE_THE_WRAP - 1));
+}
+
+fn a_delayed_submitter_is_not_refused_from(history: usize) {
+    let core = Arc::new(Core::<u32>::with_history(2, 1, history));
+    let delayed = {
+        let core = core.clone();
+        thread::spawn(move || core.try_submit(1).is_ok())
+    };
+    let mut popped = 0;
+    for job in 2..=4 {
+        assert!(
+            core.try_submit(job).is_ok(),
+            "at most one other job is queued"
+        );
         while core.try_pop().is_some() {
             popped += 1;
         }
-        assert_eq!(popped, 4);
-    });
+    }
+    assert!(delayed.join().unwrap(), "refused with a free slot");
+    while core.try_pop().is_some() {
+        popped += 1;
+    }
+    assert_eq!(popped, 4);
+    assert_eq!(core.reserved(), 0);
 }
 
 /// The last job taken after close lets the other, idle, worker exit: one worker takes the only
@@ -332,17 +357,27 @@ fn a_delayed_submitter_is_not_refused_while_a_slot_is_free() {
 /// `close`, sees the job taken; it never sleeps on a finished core.
 #[test]
 fn the_last_job_taken_after_close_lets_an_idle_worker_exit() {
-    loom::model(|| {
-        let core = Arc::new(Core::<u32>::new(1, 2));
-        assert!(core.try_submit(7).is_ok());
-        let workers = [spawn_worker(&core, 0), spawn_worker(&core, 1)];
-        core.close();
-        let mut got: Vec<u32> = workers
-            .into_iter()
-            .flat_map(|worker| worker.join().unwrap())
-            .collect();
-        got.sort_unstable();
-        assert_eq!(got, [7]);
-        assert!(core.is_drained());
-    });
+    loom::model(|| the_last_job_taken_after_close_from(0));
+}
+
+/// [`the_last_job_taken_after_close_lets_an_idle_worker_exit`] with the only job's
+/// reservation wrapping `admitted` to zero: the closed core's last release compares a
+/// wrapped count (and `is_finished` a closed word of just the closed bit).
+#[test]
+fn the_last_job_taken_after_close_across_the_wrap() {
+    loom::model(|| the_last_job_taken_after_close_from(ONE_BEFORE_THE_WRAP));
+}
+
+fn the_last_job_taken_after_close_from(history: usize) {
+    let core = Arc::new(Core::<u32>::with_history(1, 2, history));
+    assert!(core.try_submit(7).is_ok());
+    let workers = [spawn_worker(&core, 0), spawn_worker(&core, 1)];
+    core.close();
+    let mut got: Vec<u32> = workers
+        .into_iter()
+        .flat_map(|worker| worker.join().unwrap())
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, [7]);
+    assert!(core.is_drained());
 }
