@@ -855,3 +855,25 @@ fn subscribing_from_the_last_k_racing_publishes_starts_in_the_retained_window() 
         });
     }
 }
+
+/// A non-waiting publish that finds a lossless ring reader full races that subscriber's
+/// departure: whether it converts the subscriber into a queue first or finds it gone, it does
+/// not reach it (it never had room), the converted queue goes away with the subscriber, and
+/// the counts stay exact.
+#[test]
+fn a_conversion_racing_the_subscribers_departure_reaches_nobody() {
+    loom::model(|| {
+        let t = topic(2);
+        let sub = t.subscribe_with(opts(1, Overflow::Block)).unwrap();
+        assert_eq!(t.publish(0), 1); // full
+        let publisher = {
+            let t = t.clone();
+            thread::spawn(move || t.publish(1))
+        };
+        drop(sub);
+        assert_eq!(publisher.join().unwrap(), 0, "it never had room");
+        assert_eq!(t.publish(2), 0);
+        let m = t.metrics();
+        assert_eq!((m.published, m.reached, m.subscribers), (3, 1, 0));
+    });
+}
