@@ -23,6 +23,15 @@ fn spawn_worker(core: &Arc<Core<u32>>, id: usize) -> thread::JoinHandle<Vec<u32>
     })
 }
 
+/// A submitter thread that waits for a slot (the core is never closed) and queues `job`.
+fn spawn_waiting_submitter(core: &Arc<Core<u32>>, job: u32) -> thread::JoinHandle<()> {
+    let core = core.clone();
+    thread::spawn(move || {
+        let permit = block_on(core.reserve()).expect("never closed here");
+        permit.push(job);
+    })
+}
+
 /// Never more jobs admitted than slots: with one slot, two racing submitters and a worker
 /// popping once, every admitted job is popped exactly once and at most `capacity` are ever
 /// queued.
@@ -103,16 +112,27 @@ fn waiting_submitter_is_woken_when_space_frees() {
     loom::model(|| {
         let core = Arc::new(Core::<u32>::new(1, 1));
         assert!(core.try_submit(1).is_ok());
-        let submitter = {
-            let core = core.clone();
-            thread::spawn(move || {
-                let permit = block_on(core.reserve()).expect("never closed here");
-                permit.push(2);
-            })
-        };
+        let submitter = spawn_waiting_submitter(&core, 2);
         assert_eq!(core.try_pop(), Some(1));
         submitter.join().unwrap();
         assert_eq!(core.try_pop(), Some(2));
+    });
+}
+
+/// No lost wake-up of a waiting submitter when the slot frees without a job being taken: the
+/// only slot is reserved and then given back unused (a submit cancelled between reserving
+/// and pushing) while another submitter waits for space. Every path that gives a slot back
+/// must hand it to the waiter.
+#[test]
+fn a_slot_given_back_unused_reaches_a_waiting_submitter() {
+    loom::model(|| {
+        let core = Arc::new(Core::<u32>::new(1, 1));
+        let permit = core.try_reserve().expect("the only slot");
+        let submitter = spawn_waiting_submitter(&core, 2);
+        drop(permit);
+        submitter.join().unwrap();
+        assert_eq!(core.try_pop(), Some(2));
+        assert_eq!(core.reserved(), 0);
     });
 }
 
@@ -151,13 +171,7 @@ fn cancelled_waiter_passes_its_slot_on() {
                 }
             })
         };
-        let stayer = {
-            let core = core.clone();
-            thread::spawn(move || {
-                let permit = block_on(core.reserve()).expect("never closed here");
-                permit.push(2);
-            })
-        };
+        let stayer = spawn_waiting_submitter(&core, 2);
         assert_eq!(core.try_pop(), Some(1));
         quitter.join().unwrap();
         stayer.join().unwrap();
