@@ -106,6 +106,9 @@ struct Release {
 struct Waiters {
     idle: Vec<(usize, Waker)>,
     space: VecDeque<(Arc<AtomicU8>, Waker)>,
+    /// Waiters granted a slot that have not claimed it yet (their future has not seen the
+    /// grant): [`Core::abort`] takes those slots back.
+    granted: Vec<Arc<AtomicU8>>,
     drained: Vec<Waker>,
 }
 
@@ -154,6 +157,7 @@ impl<J> Core<J> {
             waiters: Mutex::new(Waiters {
                 idle: Vec::with_capacity(workers),
                 space: VecDeque::new(),
+                granted: Vec::new(),
                 drained: Vec::new(),
             }),
         }
@@ -435,6 +439,7 @@ impl<J> Core<J> {
             while !waiters.space.is_empty() && self.reserve_slot().is_ok() {
                 if let Some((flag, waker)) = waiters.space.pop_front() {
                     flag.store(GRANTED, Ordering::Release);
+                    waiters.granted.push(flag);
                     granted.push(waker);
                 }
             }
@@ -496,9 +501,24 @@ impl<J> Core<J> {
         true
     }
 
-    /// Marks the deadline as passed: from now on workers cancel what they pop.
+    /// Marks the deadline as passed: from now on workers cancel what they pop. Slots granted
+    /// to waiting submitters that have not claimed them yet are taken back (those submits are
+    /// refused as closed), so that every slot still reserved belongs to a submit that is about
+    /// to queue its job without waiting: the drain then ends once those are queued and taken,
+    /// whether or not the refused submitters' futures are ever polled again.
     pub fn abort(&self) {
         self.aborting.store(true, Ordering::Release);
+        let revoked = {
+            let mut waiters = lock(&self.waiters);
+            let revoked = waiters.granted.len();
+            for flag in waiters.granted.drain(..) {
+                flag.store(REFUSED, Ordering::Release);
+            }
+            revoked
+        };
+        for _ in 0..revoked {
+            self.release();
+        }
     }
 
     /// Called by each worker as it exits.
@@ -597,6 +617,7 @@ impl<'a, J> Future for Reserve<'a, J> {
             // Grants and refusals happen under this lock, so this read is definitive.
             match flag.load(Ordering::Acquire) {
                 GRANTED => {
+                    waiters.granted.retain(|f| !Arc::ptr_eq(f, &flag));
                     drop(waiters);
                     self.waiter = None;
                     return Poll::Ready(Ok(Permit { core }));
@@ -660,6 +681,7 @@ impl<J> Drop for Reserve<'_, J> {
                     .store(waiters.space.len(), Ordering::Relaxed);
             }
             GRANTED => {
+                waiters.granted.retain(|f| !Arc::ptr_eq(f, &flag));
                 drop(waiters);
                 // The slot was ours; pass it on so no waiter misses it.
                 core.release();

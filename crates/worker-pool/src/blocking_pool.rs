@@ -346,6 +346,8 @@ impl BlockingPool {
     /// Then closures still queued are cancelled (their handles resolve to
     /// [`JobError::Cancelled`]) and closures still running are reported as `abandoned`: a
     /// thread cannot be interrupted, so they run on and their handles resolve when they end.
+    /// A submitter handed a freed slot but not yet back to use it at the deadline is refused,
+    /// so no submit succeeds after the report without being in it.
     ///
     /// From async code use [`shutdown_async`](Self::shutdown_async).
     #[must_use = "the report says what was cancelled or abandoned"]
@@ -381,8 +383,19 @@ impl BlockingPool {
     fn finish_shutdown(&self, in_time: bool) -> PoolReport {
         let shared = self.shared();
         if !in_time {
+            // Takes back slots granted to submitters that have not claimed them; the slots
+            // still reserved then belong to submits queueing their job right now, without
+            // waiting. Cancel until those are in too, so the report counts every job whose
+            // submit succeeds (otherwise one whose slot was reserved before the close could
+            // be accepted after the report, in none of its counts).
             shared.core.abort();
-            shared.cancel_queued();
+            loop {
+                shared.cancel_queued();
+                if shared.core.is_finished() {
+                    break;
+                }
+                thread::yield_now();
+            }
         }
         shared.stats.report(in_time)
     }

@@ -407,3 +407,35 @@ async fn try_submit_is_never_refused_with_a_slot_free() {
     let report = pool.shutdown(Duration::from_secs(5)).await;
     assert_eq!((report.completed, report.rejected), (2000, 0));
 }
+
+/// A submit granted a slot before the close whose future is never polled again does not hold
+/// the drain past the deadline: `shutdown` takes the slot back (that submit is refused), so
+/// it ends, and its report counts only the jobs whose submits succeeded. (It used to wait for
+/// that future forever.)
+#[tokio::test(start_paused = true)]
+async fn a_granted_submit_never_polled_again_does_not_hold_the_drain() {
+    let pool = pool(1, 1);
+    let (open_a, gate_a) = oneshot::channel::<()>();
+    let a = pool
+        .submit(async move {
+            let _ = gate_a.await;
+        })
+        .await
+        .unwrap();
+    tokio::task::yield_now().await; // the worker takes A
+    let b = pool.submit(std::future::pending::<()>()).await.unwrap();
+    let mut late = Box::pin(pool.submit(async { "late" }));
+    assert!(poll_once(&mut late).is_none(), "B holds the only slot");
+    open_a.send(()).unwrap();
+    while pool.metrics().started < 2 {
+        tokio::task::yield_now().await; // the worker takes B; its slot goes to the late submit
+    }
+    let report = tokio::time::timeout(Duration::from_secs(60), pool.shutdown(Duration::ZERO))
+        .await
+        .expect("the drain ends without the granted submit");
+    assert_eq!((report.completed, report.cancelled), (1, 1));
+    assert_eq!(report.accepted(), 2);
+    assert!(matches!(poll_once(&mut late), Some(Err(PoolClosed))));
+    assert_eq!(a.await, Ok(()));
+    assert_eq!(b.await, Err(JobError::Cancelled));
+}

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tidewater_worker_pool::{
@@ -324,4 +325,46 @@ fn try_execute_is_never_refused_with_a_slot_free() {
     let report = pool.shutdown(Duration::from_secs(5));
     assert_eq!((report.completed, report.rejected), (2000, 0));
     assert_eq!(ran.load(Ordering::Relaxed), 2000);
+}
+
+/// A submit granted a slot before the close but not yet back to claim it when the deadline
+/// passes is refused, not accepted after the report: the report accounts for every job whose
+/// submit succeeded. (It used to come back `Ok` after `shutdown` returned, its job cancelled
+/// by a worker and in none of the report's counts.)
+#[test]
+fn a_submit_granted_a_slot_but_not_back_at_the_deadline_is_refused() {
+    let pool = pool(1, 1);
+    let (open_a, gate_a) = mpsc::channel::<()>();
+    let (open_b, gate_b) = mpsc::channel::<()>();
+    let (b_running, b_started) = mpsc::channel::<()>();
+    let a = pool
+        .execute(move || {
+            let _ = gate_a.recv();
+        })
+        .unwrap();
+    let b = pool
+        .execute(move || {
+            b_running.send(()).unwrap();
+            let _ = gate_b.recv();
+        })
+        .unwrap();
+    let mut late = Box::pin(pool.execute_async(|| "late"));
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(
+        late.as_mut().poll(&mut cx).is_pending(),
+        "B holds the only slot"
+    );
+    open_a.send(()).unwrap();
+    b_started.recv().unwrap(); // the worker took B and handed its slot to the late submit
+    let report = pool.shutdown(Duration::ZERO);
+    assert_eq!((report.completed, report.abandoned), (1, 1));
+    assert_eq!(report.accepted(), 2);
+    assert!(matches!(
+        late.as_mut().poll(&mut cx),
+        Poll::Ready(Err(PoolClosed))
+    ));
+    drop(open_b);
+    assert_eq!(a.wait(), Ok(()));
+    assert_eq!(b.wait(), Ok(()));
+    assert_eq!(pool.metrics().rejected, 1);
 }

@@ -395,3 +395,45 @@ fn the_last_job_taken_after_close_from(history: usize) {
     assert_eq!(got, [7]);
     assert!(core.is_drained());
 }
+
+/// The deadline takes back a slot granted to a waiting submitter that has not claimed it,
+/// racing that submitter's claim: the slot is given back exactly once (by the abort or with
+/// the job that claimed it), the submitter either queues its job, which the drain takes, or
+/// is refused, and the core ends finished with nothing reserved.
+#[test]
+fn the_deadline_takes_back_an_unclaimed_grant_exactly_once() {
+    loom::model(|| {
+        let core = Arc::new(Core::<u32>::new(1, 1));
+        assert!(core.try_submit(1).is_ok());
+        let waiter = {
+            let core = core.clone();
+            thread::spawn(move || match block_on(core.reserve()) {
+                Ok(permit) => {
+                    permit.push(2);
+                    true
+                }
+                Err(refusal) => {
+                    assert_eq!(refusal, Refusal::Closed);
+                    false
+                }
+            })
+        };
+        assert_eq!(core.try_pop(), Some(1));
+        core.close();
+        core.abort();
+        let mut drained = Vec::new();
+        loop {
+            while let Some(job) = core.try_pop() {
+                drained.push(job);
+            }
+            if core.is_finished() {
+                break;
+            }
+            thread::yield_now();
+        }
+        let queued = waiter.join().unwrap();
+        assert_eq!(drained, if queued { vec![2] } else { vec![] });
+        assert_eq!(core.reserved(), 0);
+        assert_eq!(core.try_pop(), None);
+    });
+}
