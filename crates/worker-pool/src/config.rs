@@ -10,6 +10,15 @@ use crate::stats::{Metrics, Stats};
 /// Queue slots when the builder is not told otherwise.
 pub(crate) const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 
+/// The largest queue `build` accepts. The queue's slots are allocated up front, so a
+/// capacity near `usize::MAX` would abort the process on allocation instead of failing;
+/// 2^24 slots (about 256 MiB of slots on 64-bit targets) is far beyond any useful backlog.
+pub const MAX_QUEUE_CAPACITY: usize = 1 << 24;
+
+/// The most workers `build` accepts: each blocking worker is an OS thread and each async
+/// worker a long-lived task, so a count beyond this is a mistake, not a sizing choice.
+pub const MAX_WORKERS: usize = 1 << 16;
+
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     pub(crate) workers: usize,
@@ -27,13 +36,15 @@ impl Config {
     }
 
     pub(crate) fn validate(&self) -> Result<(), BuildError> {
-        if self.workers == 0 {
-            return Err(BuildError::ZeroWorkers);
+        match (self.workers, self.queue_capacity) {
+            (0, _) => Err(BuildError::ZeroWorkers),
+            (_, 0) => Err(BuildError::ZeroQueueCapacity),
+            (workers, _) if workers > MAX_WORKERS => Err(BuildError::TooManyWorkers { workers }),
+            (_, capacity) if capacity > MAX_QUEUE_CAPACITY => {
+                Err(BuildError::QueueCapacityTooLarge { capacity })
+            }
+            _ => Ok(()),
         }
-        if self.queue_capacity == 0 {
-            return Err(BuildError::ZeroQueueCapacity);
-        }
-        Ok(())
     }
 }
 
@@ -57,15 +68,15 @@ impl<O> PoolBuilder<O> {
         }
     }
 
-    /// Number of workers, i.e. jobs running at once (default: the number of CPUs). Zero is
-    /// refused by `build`.
+    /// Number of workers, i.e. jobs running at once (default: the number of CPUs). Zero, or
+    /// more than [`MAX_WORKERS`], is refused by `build` with a [`BuildError`].
     pub fn workers(mut self, workers: usize) -> Self {
         self.config.workers = workers;
         self
     }
 
-    /// Queue slots: jobs admitted but not yet started (default 1024). Zero is refused by
-    /// `build`.
+    /// Queue slots: jobs admitted but not yet started (default 1024). Zero, or more than
+    /// [`MAX_QUEUE_CAPACITY`], is refused by `build` with a [`BuildError`].
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.config.queue_capacity = capacity;
         self

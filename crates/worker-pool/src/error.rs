@@ -10,6 +10,17 @@ pub enum BuildError {
     ZeroWorkers,
     /// `queue_capacity(0)`: the queue needs at least one slot.
     ZeroQueueCapacity,
+    /// `workers(n)` with `n` above [`MAX_WORKERS`](crate::MAX_WORKERS).
+    TooManyWorkers {
+        /// The count asked for.
+        workers: usize,
+    },
+    /// `queue_capacity(n)` with `n` above [`MAX_QUEUE_CAPACITY`](crate::MAX_QUEUE_CAPACITY):
+    /// the slots are allocated up front.
+    QueueCapacityTooLarge {
+        /// The capacity asked for.
+        capacity: usize,
+    },
     /// An async pool was built outside a tokio runtime and without `.runtime(handle)`.
     NoRuntime,
     /// The operating system refused to start a worker thread.
@@ -25,6 +36,18 @@ impl fmt::Display for BuildError {
             Self::ZeroQueueCapacity => {
                 f.write_str("the queue needs at least one slot; pass queue_capacity(n) with n >= 1")
             }
+            Self::TooManyWorkers { workers } => write!(
+                f,
+                "{workers} workers is more than the {} a pool accepts; size the pool to the \
+                 jobs that may run at once",
+                crate::MAX_WORKERS
+            ),
+            Self::QueueCapacityTooLarge { capacity } => write!(
+                f,
+                "a queue of {capacity} slots is more than the {} a pool accepts (slots are \
+                 allocated up front); bound the backlog lower and let submit wait",
+                crate::MAX_QUEUE_CAPACITY
+            ),
             Self::NoRuntime => f.write_str(
                 "no tokio runtime: build the async pool inside a runtime or pass .runtime(handle)",
             ),

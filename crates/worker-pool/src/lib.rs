@@ -53,7 +53,7 @@ mod task;
 
 pub use async_pool::{AsyncOptions, WorkerPool, WorkerPoolBuilder};
 pub use blocking_pool::{BlockingOptions, BlockingPool, BlockingPoolBuilder};
-pub use config::PoolBuilder;
+pub use config::{MAX_QUEUE_CAPACITY, MAX_WORKERS, PoolBuilder};
 pub use error::{BuildError, PoolClosed, SubmitTimeoutError, TrySubmitError};
 pub use job::{JobError, JobHandle};
 pub use stats::{Metrics, PoolReport};

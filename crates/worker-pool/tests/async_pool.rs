@@ -9,7 +9,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tidewater_worker_pool::{
-    BuildError, JobError, JobHandle, PoolClosed, SubmitTimeoutError, TrySubmitError, WorkerPool,
+    BuildError, JobError, JobHandle, MAX_WORKERS, PoolClosed, SubmitTimeoutError, TrySubmitError,
+    WorkerPool,
 };
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -60,6 +61,17 @@ fn zero_sizes_and_missing_runtime_are_typed_errors() {
     assert!(matches!(
         WorkerPool::builder().queue_capacity(0).build(),
         Err(BuildError::ZeroQueueCapacity)
+    ));
+    // Sizes that would abort on allocation (or start a million tasks) are refused too.
+    assert!(matches!(
+        WorkerPool::builder().queue_capacity(usize::MAX).build(),
+        Err(BuildError::QueueCapacityTooLarge {
+            capacity: usize::MAX
+        })
+    ));
+    assert!(matches!(
+        WorkerPool::builder().workers(MAX_WORKERS + 1).build(),
+        Err(BuildError::TooManyWorkers { workers }) if workers == MAX_WORKERS + 1
     ));
     drop(guard);
     let err = WorkerPool::builder().build().unwrap_err();

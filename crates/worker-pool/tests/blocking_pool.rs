@@ -9,7 +9,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tidewater_worker_pool::{
-    BlockingPool, BuildError, JobError, PoolClosed, SubmitTimeoutError, TrySubmitError,
+    BlockingPool, BuildError, JobError, MAX_QUEUE_CAPACITY, PoolClosed, SubmitTimeoutError,
+    TrySubmitError,
 };
 
 fn pool(workers: usize, capacity: usize) -> BlockingPool {
@@ -41,6 +42,24 @@ fn zero_sizes_are_typed_errors() {
         .unwrap_err();
     assert!(matches!(err, BuildError::ZeroQueueCapacity));
     assert!(err.to_string().contains("queue_capacity"));
+    // The largest accepted sizes are fine to ask for; one more is a typed error, not an
+    // allocation that aborts the process or a million threads.
+    let err = BlockingPool::builder()
+        .queue_capacity(MAX_QUEUE_CAPACITY + 1)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, BuildError::QueueCapacityTooLarge { .. }));
+    assert!(err.to_string().contains("slots"));
+    let err = BlockingPool::builder()
+        .workers(usize::MAX)
+        .build()
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        BuildError::TooManyWorkers {
+            workers: usize::MAX
+        }
+    ));
 }
 
 #[test]
