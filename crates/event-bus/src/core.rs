@@ -20,6 +20,8 @@ use crate::options::Overflow;
 use crate::ring::{Cursor, Displaced, Ring};
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering, lock};
 use crate::waiter::Waiter;
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 
 /// What a publisher hands over.
@@ -27,6 +29,19 @@ pub(crate) enum Payload<T> {
     Owned(T),
     Shared(Arc<T>),
 }
+
+impl<T> Payload<T> {
+    fn value(&self) -> &T {
+        match self {
+            Self::Owned(value) => value,
+            Self::Shared(value) => value,
+        }
+    }
+}
+
+/// What a subscriber filter that panicked threw, resumed on the publisher once its locks are
+/// released.
+type Panic = Box<dyn Any + Send>;
 
 /// Outcome of one attempt at a lossless publish.
 pub(crate) enum Lossless<T> {
@@ -51,11 +66,11 @@ enum Full {
 }
 
 impl<T> Attached<T> {
-    /// Whether a lossless publish of `value` must find room here (a live `Block` subscriber
-    /// it is for).
-    fn takes(&self, value: &T) -> bool {
+    /// Whether a lossless publish must find room here: a live `Block` subscriber whose filter
+    /// (its answer recorded for this publish, `kept`) keeps the event.
+    fn takes(&self, kept: bool) -> bool {
         let mb = &self.mailbox;
-        mb.overflow == Overflow::Block && mb.is_alive() && mb.accepts(value)
+        mb.overflow == Overflow::Block && mb.is_alive() && kept
     }
 }
 
@@ -63,6 +78,11 @@ struct State<T> {
     mailboxes: Vec<Attached<T>>,
     /// How many attached mailboxes are `Overflow::Block`.
     lossless: usize,
+    /// How many attached mailboxes have a filter.
+    filtered: usize,
+    /// The filters' answers for the publish under way, one per mailbox, or empty when no
+    /// mailbox has a filter (see `run_filters`).
+    keep: Vec<bool>,
     closed: bool,
     /// Mirror of the ring's `SLOW` flag: there are mailboxes.
     slow: bool,
@@ -89,20 +109,51 @@ impl<T> State<T> {
         next < self.gate_limit
     }
 
-    /// For a lossless publish of `value` as event `next`: the first `Block` subscriber with no
-    /// room for it, or `None` when all have room (a slot is then reserved for it in every
-    /// wildcard queue it is for). When one is full, gives back the slots reserved so far.
-    fn find_full(&mut self, value: &T, next: u64, ring: &Ring<T>) -> Option<Full> {
+    /// Runs each live subscriber's filter once on `value` and records its answer for the
+    /// publish under way: the room check, the reservations, their giving back and the
+    /// delivery all follow that one answer (a filter need not answer the same twice). Costs
+    /// nothing when no mailbox has a filter. A filter that panics counts as "not for it", so
+    /// the publish goes on for everyone else and reserves nothing for it; the first panic is
+    /// returned, for the caller to resume once it has released its locks.
+    fn run_filters(&mut self, value: &T) -> Option<Panic> {
+        self.keep.clear();
+        if self.filtered == 0 {
+            return None;
+        }
+        let mut panic = None;
+        for a in &self.mailboxes {
+            let keep = match &a.mailbox.filter {
+                None => true,
+                Some(_) if !a.mailbox.is_alive() => false,
+                Some(keep) => catch_unwind(AssertUnwindSafe(|| keep(value))).unwrap_or_else(|p| {
+                    panic.get_or_insert(p);
+                    false
+                }),
+            };
+            self.keep.push(keep);
+        }
+        panic
+    }
+
+    /// The answer `run_filters` recorded for mailbox `i` (`true` without filters).
+    fn kept(&self, i: usize) -> bool {
+        self.keep.get(i).copied().unwrap_or(true)
+    }
+
+    /// For a lossless publish as event `next` (its filters run): the first `Block` subscriber
+    /// with no room for it, or `None` when all have room (a slot is then reserved for it in
+    /// every wildcard queue it is for). When one is full, gives back the slots reserved so far.
+    fn find_full(&mut self, next: u64, ring: &Ring<T>) -> Option<Full> {
         if self.lossless > 0 {
             for (i, a) in self.mailboxes.iter().enumerate() {
-                if a.takes(value) && !a.mailbox.has_room(a.tag.is_some()) {
-                    self.unreserve(i, value);
+                if a.takes(self.kept(i)) && !a.mailbox.has_room(a.tag.is_some()) {
+                    self.unreserve(i);
                     return Some(Full::Mailbox(i));
                 }
             }
         }
         if next >= self.gate_limit && !self.recheck_gates(next, ring) {
-            self.unreserve(self.mailboxes.len(), value);
+            self.unreserve(self.mailboxes.len());
             return Some(Full::Gates);
         }
         None
@@ -121,11 +172,11 @@ impl<T> State<T> {
             .map(|(gate, _)| Arc::clone(&gate.counters))
     }
 
-    /// Gives back the slots a lossless publish of `value` reserved in the wildcard queues
-    /// among the first `checked` mailboxes.
-    fn unreserve(&self, checked: usize, value: &T) {
-        for a in &self.mailboxes[..checked] {
-            if a.tag.is_some() && a.takes(value) {
+    /// Gives back the slots a lossless publish reserved in the wildcard queues among the
+    /// first `checked` mailboxes (a queue found dead now may keep its slot: nobody reads it).
+    fn unreserve(&self, checked: usize) {
+        for (i, a) in self.mailboxes[..checked].iter().enumerate() {
+            if a.tag.is_some() && a.takes(self.kept(i)) {
                 a.mailbox.unreserve();
             }
         }
@@ -140,10 +191,14 @@ impl<T> State<T> {
 
     fn prune(&mut self) {
         let lossless = &mut self.lossless;
+        let filtered = &mut self.filtered;
         self.mailboxes.retain(|a| {
             let alive = a.mailbox.is_alive();
             if !alive && a.mailbox.overflow == Overflow::Block {
                 *lossless -= 1;
+            }
+            if !alive && a.mailbox.filter.is_some() {
+                *filtered -= 1;
             }
             alive
         });
@@ -184,6 +239,8 @@ impl<T: Send + Sync + 'static> Core<T> {
             state: Mutex::new(State {
                 mailboxes: Vec::new(),
                 lossless: 0,
+                filtered: 0,
+                keep: Vec::new(),
                 gates: Vec::new(),
                 gate_limit: u64::MAX,
                 closed: false,
@@ -236,9 +293,13 @@ impl<T: Send + Sync + 'static> Core<T> {
                 drop(state);
                 continue;
             }
+            let panic = state.run_filters(payload.value());
             let (reached, displaced) = self.publish_locked(&mut state, payload, false);
             drop(state);
             drop(displaced);
+            if let Some(panic) = panic {
+                resume_unwind(panic);
+            }
             return reached;
         }
     }
@@ -294,7 +355,14 @@ impl<T: Send + Sync + 'static> Core<T> {
             // of them (see `Mailbox::has_room`). Room is checked first without registering; only
             // once every reservation is given back does the publisher register with the full
             // subscriber (which may have room by then: try again).
-            while let Some(full) = state.find_full(&value, next, &self.ring) {
+            let mut panic = state.run_filters(&value);
+            while let Some(full) = state.find_full(next, &self.ring) {
+                if let Some(panic) = panic.take() {
+                    // A filter panicked and the publish would wait: it ends here, publishing
+                    // nothing (no reservation is held), and the panic reaches the publisher.
+                    drop(state);
+                    resume_unwind(panic);
+                }
                 let registered = match full {
                     Full::Mailbox(i) => {
                         let mb = &state.mailboxes[i].mailbox;
@@ -311,12 +379,16 @@ impl<T: Send + Sync + 'static> Core<T> {
                 self.publish_locked(&mut state, Payload::Owned(value), lossless);
             drop(state);
             drop(displaced);
+            if let Some(panic) = panic {
+                resume_unwind(panic);
+            }
             return Lossless::Published(reached);
         }
     }
 
-    /// Publishes event `next_seq()`. `reserved`: a lossless publish that reserved a slot in
-    /// every wildcard `Block` queue it is for (see `try_publish_lossless`).
+    /// Publishes event `next_seq()` to the subscribers `run_filters` found it is for (the
+    /// caller ran them on this payload under this lock). `reserved`: a lossless publish that
+    /// reserved a slot in every wildcard `Block` queue it is for (see `try_publish_lossless`).
     fn publish_locked(
         &self,
         state: &mut State<T>,
@@ -326,15 +398,14 @@ impl<T: Send + Sync + 'static> Core<T> {
         let share = !state.mailboxes.is_empty();
         let tail = self.ring.lock_tail();
         let seq = tail.seq();
-        // Commit the sequence number before any user filter runs.
         let (readers, shared, displaced) = tail.publish(payload, share, &self.ring_readers);
         let mut reached = readers;
         if let Some(value) = shared {
             let mut dead = false;
-            for a in &state.mailboxes {
+            for (i, a) in state.mailboxes.iter().enumerate() {
                 if !a.mailbox.is_alive() {
                     dead = true;
-                } else if a.mailbox.accepts(&value) {
+                } else if state.kept(i) {
                     let event = Event {
                         seq,
                         value: Arc::clone(&value),
@@ -518,6 +589,7 @@ impl<T: Send + Sync + 'static> Core<T> {
         if mailbox.overflow == Overflow::Block {
             state.lossless += 1;
         }
+        state.filtered += usize::from(mailbox.filter.is_some());
         if tag.is_none() {
             state.subscribers.push(Arc::clone(&mailbox.counters));
         }
@@ -559,6 +631,7 @@ impl<T: Send + Sync + 'static> Core<T> {
         let readers = self.ring.close();
         let mailboxes = std::mem::take(&mut state.mailboxes);
         state.lossless = 0;
+        state.filtered = 0;
         let gates: Vec<_> = state.gates.iter().map(|g| Arc::clone(&g.0)).collect();
         drop(state);
         for (_, reader) in readers {
@@ -599,7 +672,12 @@ impl<T: Send + Sync + 'static> Core<T> {
 
 #[cfg(all(test, not(tidewater_loom)))]
 mod tests {
-    use crate::{Overflow, Start, SubscribeOptions, Topic, TopicOptions};
+    use crate::sync::lock;
+    use crate::{EventBus, Overflow, Start, SubscribeOptions, Topic, TopicOptions};
+    use futures::FutureExt;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
 
     fn opts(capacity: usize, overflow: Overflow) -> SubscribeOptions {
         SubscribeOptions {
@@ -649,5 +727,122 @@ mod tests {
         drop(converted);
         assert!(fast(&t), "nothing left that needs the topic lock");
         assert_eq!(t.publish(3), 0);
+    }
+
+    /// Slots reserved in the topic's queues, summed.
+    fn reserved(topic: &Topic<u64>) -> usize {
+        let state = lock(&topic.core().state);
+        state.mailboxes.iter().map(|a| a.mailbox.reserved()).sum()
+    }
+
+    /// Everything `sub` holds now.
+    fn drain(sub: &mut crate::Subscriber<u64>) -> Vec<u64> {
+        std::iter::from_fn(|| sub.try_recv().ok().map(|e| *e)).collect()
+    }
+
+    /// A filter that answers differently on every call (a sampling filter: "every 2nd
+    /// event") is called once per publish, and its one answer decides both whether a lossless
+    /// publish must find room for the subscriber and whether it is queued there. Evaluated
+    /// twice, it said "not for it" to the room check and "for it" to the delivery, and a
+    /// lossless publish dropped the event at the full `Block` queue.
+    #[test]
+    fn a_lossless_publish_asks_each_filter_once() {
+        let bus = EventBus::new();
+        let t = bus.topic::<u64>("a.x").unwrap();
+        let mut wild = bus
+            .subscribe_pattern::<u64>("a.*", opts(1, Overflow::Block))
+            .unwrap();
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        let calls = AtomicUsize::new(0);
+        let k = Arc::clone(&kept);
+        let mut sampled = t
+            .subscribe_filtered_with(opts(1, Overflow::Block), move |v| {
+                let keep = calls.fetch_add(1, Ordering::Relaxed) % 2 == 1;
+                if keep {
+                    k.lock().unwrap().push(*v);
+                }
+                keep
+            })
+            .unwrap();
+        let mut got = Vec::new();
+        let mut wild_got = Vec::new();
+        for pair in 0..8 {
+            for v in [2 * pair, 2 * pair + 1] {
+                let published = t.publish_async(v).now_or_never();
+                assert!(
+                    matches!(published, Some(Ok(_))),
+                    "event {v}: the lossless publish found room everywhere"
+                );
+                wild_got.extend(drain(&mut wild));
+                assert_eq!(reserved(&t), 0, "event {v}: every reservation filled");
+            }
+            got.extend(drain(&mut sampled));
+        }
+        assert_eq!(got, *kept.lock().unwrap(), "every kept event delivered");
+        assert_eq!(got.len(), 8);
+        assert_eq!(sampled.metrics().dropped, 0);
+        assert_eq!(wild_got, (0..16).collect::<Vec<_>>());
+    }
+
+    /// A filter that panics inside a publish: the other subscribers still get the event, the
+    /// wildcard queue slot reserved for it is filled (not left taken for good), and the panic
+    /// reaches the publisher. Later lossless publishes find the room.
+    #[test]
+    fn a_panicking_filter_leaves_no_reservation_and_misses_no_one_else() {
+        let bus = EventBus::new();
+        let t = bus.topic::<u64>("a.x").unwrap();
+        // Before the wildcard queue: its filter runs before that queue is offered the event.
+        let mut lag = t.subscribe_filtered(|v| {
+            assert!(*v != 7, "the Lag filter panics on 7");
+            true
+        });
+        let mut wild = bus
+            .subscribe_pattern::<u64>("a.*", opts(1, Overflow::Block))
+            .unwrap();
+        // After the wildcard queue: its filter runs after that queue's slot is reserved.
+        let mut block = t
+            .subscribe_filtered_with(opts(2, Overflow::Block), |v| {
+                assert!(*v != 8, "the Block filter panics on 8");
+                true
+            })
+            .unwrap();
+        let mut ring = t.subscribe();
+
+        for v in [7, 8] {
+            let lossless = catch_unwind(AssertUnwindSafe(|| t.publish_async(v).now_or_never()));
+            assert!(
+                lossless.is_err(),
+                "event {v}: the panic reached the publisher"
+            );
+            assert_eq!(reserved(&t), 0, "event {v}: no slot left reserved");
+            assert_eq!(
+                drain(&mut wild),
+                [v],
+                "event {v}: the wildcard queue has it"
+            );
+            assert_eq!(drain(&mut ring), [v]);
+        }
+        assert_eq!(drain(&mut lag), [8]);
+        assert_eq!(drain(&mut block), [7]);
+
+        let plain = catch_unwind(AssertUnwindSafe(|| t.publish(8)));
+        assert!(
+            plain.is_err(),
+            "a non-waiting publish: the panic reached the publisher"
+        );
+        assert_eq!(reserved(&t), 0);
+        assert_eq!(drain(&mut wild), [8]);
+        assert_eq!(drain(&mut lag), [8]);
+        assert_eq!(drain(&mut ring), [8]);
+
+        for v in [1, 2] {
+            let later = t.publish_async(v).now_or_never();
+            assert!(matches!(later, Some(Ok(4))), "event {v}: room everywhere");
+            assert_eq!(reserved(&t), 0);
+            assert_eq!(drain(&mut wild), [v]);
+        }
+        assert_eq!(drain(&mut block), [1, 2]);
+        assert_eq!(drain(&mut lag), [1, 2]);
+        assert_eq!(drain(&mut ring), [1, 2]);
     }
 }

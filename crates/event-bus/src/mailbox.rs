@@ -111,6 +111,8 @@ impl<T> Mailbox<T> {
         self.alive.load(Ordering::Acquire)
     }
 
+    /// Whether the filter keeps `value` (for a replay; a publish runs the filters once each
+    /// through the topic's `run_filters`).
     pub(crate) fn accepts(&self, value: &T) -> bool {
         self.filter.as_ref().is_none_or(|keep| keep(value))
     }
@@ -252,6 +254,12 @@ impl<T> Mailbox<T> {
         let publishers = std::mem::take(&mut state.publishers);
         drop(state);
         wake_all(publishers);
+    }
+
+    /// Slots reserved by lossless publishers and not yet filled or given back.
+    #[cfg(all(test, not(tidewater_loom)))]
+    pub(crate) fn reserved(&self) -> usize {
+        lock(&self.state).reserved
     }
 
     /// Moves the queued events into the subscriber's (empty) batch `local`.

@@ -196,7 +196,17 @@ impl<T: Send + Sync + 'static> Topic<T> {
     ///
     /// `keep` runs on the publishing thread before the event is queued, so rejected events
     /// cost the subscriber nothing (no wake-up, no queue slot). Keep it cheap and
-    /// non-blocking.
+    /// non-blocking. It runs once per publish (a lossless publish that waits for room runs
+    /// it again when it retries), and that one answer decides both whether a lossless
+    /// publish waits for this subscriber and whether the event is queued, so it need not be
+    /// deterministic (a sampling filter is fine). It also runs on each replayed event when
+    /// subscribing with [`Start::Last`].
+    ///
+    /// If `keep` panics, the event is not for this subscriber: the publish goes on for every
+    /// other subscriber, leaves no queue room taken, and then the panic resumes on the
+    /// publishing thread (a lossless publish that would have to wait for room publishes
+    /// nothing and panics at once). A panic during the replay resumes from the subscribe
+    /// call.
     #[must_use]
     pub fn subscribe_filtered<F>(&self, keep: F) -> Subscriber<T>
     where
