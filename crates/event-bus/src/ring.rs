@@ -1,8 +1,14 @@
 //! The shared ring: the last `2^k` events of a topic, stored once as `Arc<T>`.
 //!
-//! Slots are grouped in chunks of up to [`CHUNK`] behind one mutex each (on its own cache
-//! line), so a reader copies every available event of a chunk into its private buffer with
-//! one lock, and a publisher writes one slot under one lock.
+//! Slots are grouped in chunks of up to [`CHUNK`] behind one reader-writer lock each (on its
+//! own cache line), so a reader copies every available event of a chunk into its private
+//! buffer with one read lock, and a publisher writes one slot under one write lock. Readers
+//! only read slots, so they share a chunk: lagging readers resume at the oldest retained
+//! event, which is in the chunk the publisher writes next, so they meet there, and taking
+//! the reference counts of a batch is their longest critical section (each count is a cache
+//! miss); with a mutex they queued behind each other there and often went to sleep on it.
+//! Everything that changes a chunk (publishing, closing, registering or removing a waiter)
+//! takes the write lock; "the lock" of a chunk below means the write lock.
 //!
 //! `tail` packs the next sequence number with two flags, and every change to it is made while
 //! holding the lock of the chunk its sequence number falls in (the *tail lock*, see
@@ -28,7 +34,7 @@ use crate::core::Payload;
 use crate::error::TryRecvError;
 use crate::event::Event;
 use crate::mailbox::Padded;
-use crate::sync::{AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering, lock};
+use crate::sync::{AtomicU64, AtomicUsize, Ordering, RwLock, RwLockWriteGuard, read, write};
 use crate::waiter::Waiter;
 use std::sync::Arc;
 
@@ -58,7 +64,7 @@ struct Chunk<T> {
 }
 
 pub(crate) struct Ring<T> {
-    chunks: Box<[Padded<Mutex<Chunk<T>>>]>,
+    chunks: Box<[Padded<RwLock<Chunk<T>>>]>,
     /// `slots - 1`; the slot count is a power of two.
     mask: u64,
     /// `log2(chunk length)`.
@@ -78,7 +84,7 @@ pub(crate) struct Ring<T> {
 /// it. `tail` cannot change while it is held.
 pub(crate) struct TailLock<'a, T> {
     ring: &'a Ring<T>,
-    chunk: MutexGuard<'a, Chunk<T>>,
+    chunk: RwLockWriteGuard<'a, Chunk<T>>,
     tail: u64,
 }
 
@@ -149,7 +155,7 @@ impl<T> Ring<T> {
         let chunk_len = slots.min(CHUNK);
         let chunks = (0..slots / chunk_len)
             .map(|_| {
-                Padded(Mutex::new(Chunk {
+                Padded(RwLock::new(Chunk {
                     slots: (0..chunk_len)
                         .map(|_| Slot {
                             seq: u64::MAX,
@@ -185,7 +191,7 @@ impl<T> Ring<T> {
         ((seq & self.mask) >> self.chunk_shift) as usize
     }
 
-    fn chunk_of(&self, seq: u64) -> (&Mutex<Chunk<T>>, usize) {
+    fn chunk_of(&self, seq: u64) -> (&RwLock<Chunk<T>>, usize) {
         let chunk = &self.chunks[self.chunk_index(seq)].0;
         (chunk, (seq & ((1 << self.chunk_shift) - 1)) as usize)
     }
@@ -195,7 +201,7 @@ impl<T> Ring<T> {
     pub(crate) fn lock_tail(&self) -> TailLock<'_, T> {
         let mut tail = self.tail.load(Ordering::Acquire);
         loop {
-            let chunk = lock(self.chunk_of(tail / STEP).0);
+            let chunk = write(self.chunk_of(tail / STEP).0);
             // Whoever moved `tail` out of this chunk held this lock, so this load sees it.
             let now = self.tail.load(Ordering::Acquire);
             if self.chunk_index(now / STEP) == self.chunk_index(tail / STEP) {
@@ -229,7 +235,7 @@ impl<T> Ring<T> {
     /// Registers `waiter` for subscriber `id`, then returns whether it must still sleep:
     /// `false` when an event at or after `next` was published, or the ring closed, meanwhile.
     pub(crate) fn register(&self, id: u64, next: u64, waiter: Waiter) -> bool {
-        let mut chunk = lock(self.chunk_of(next).0);
+        let mut chunk = write(self.chunk_of(next).0);
         let tail = self.tail.load(Ordering::Acquire);
         if tail / STEP > next || tail & CLOSED != 0 {
             return false;
@@ -248,7 +254,7 @@ impl<T> Ring<T> {
     /// into holds waiters; if `tail` moves on meanwhile, its publisher has woken them all.
     pub(crate) fn unregister(&self, id: u64) {
         let tail = self.tail.load(Ordering::Acquire);
-        lock(self.chunk_of(tail / STEP).0)
+        write(self.chunk_of(tail / STEP).0)
             .waiters
             .retain(|(owner, _)| *owner != id);
     }
@@ -264,7 +270,7 @@ impl<T> Ring<T> {
         let next = self.next_seq();
         for seq in from.max(next.saturating_sub(self.slots()))..next {
             let (chunk, offset) = self.chunk_of(seq);
-            let chunk = lock(chunk);
+            let chunk = read(chunk);
             let slot = &chunk.slots[offset];
             if let (true, Some(value)) = (slot.seq == seq, &slot.value) {
                 out.push((seq, Arc::clone(value)));
@@ -297,7 +303,7 @@ impl<T> Ring<T> {
         let (chunk, offset) = self.chunk_of(next);
         // At most the rest of this chunk, and never past `end` (`end - next <= slots`).
         let available = (end - next).min((1u64 << self.chunk_shift) - offset as u64) as usize;
-        let chunk = lock(chunk);
+        let chunk = read(chunk);
         let window = &chunk.slots[offset..offset + available];
         // Events `next..end` were all written before `tail` was read. Publishers overwrite in
         // sequence order, so if the oldest of them is still there, they all are.
@@ -347,7 +353,7 @@ impl<T> Ring<T> {
         }
         let (chunk, offset) = self.chunk_of(*next);
         let chunk_end = *next - offset as u64 + (1 << self.chunk_shift);
-        let chunk = lock(chunk);
+        let chunk = read(chunk);
         let mut count = 0;
         for (slot, seq) in chunk.slots[offset..]
             .iter()
@@ -455,7 +461,7 @@ impl<T> TailLock<'_, T> {
 
 /// Wakes the readers waiting in `chunk`, after releasing its lock.
 #[cold]
-fn wake_readers<T>(mut chunk: MutexGuard<'_, Chunk<T>>) {
+fn wake_readers<T>(mut chunk: RwLockWriteGuard<'_, Chunk<T>>) {
     let waiters = std::mem::take(&mut chunk.waiters);
     drop(chunk);
     for (_, waiter) in waiters {
