@@ -25,7 +25,8 @@ pub enum TopicError {
         /// The rejected pattern.
         pattern: String,
     },
-    /// A topic capacity (or a wildcard subscriber's capacity) is zero or above
+    /// A topic capacity is zero or above [`MAX_TOPIC_CAPACITY`](crate::MAX_TOPIC_CAPACITY),
+    /// or a wildcard subscriber's capacity is zero or above
     /// [`MAX_CAPACITY`](crate::MAX_CAPACITY).
     InvalidCapacity {
         /// The rejected capacity.
@@ -58,7 +59,9 @@ impl fmt::Display for TopicError {
             ),
             Self::InvalidCapacity { capacity } => write!(
                 f,
-                "invalid capacity {capacity}: use 1..={}",
+                "invalid capacity {capacity}: use 1..={} for a topic (its ring is allocated up \
+                 front) or 1..={} for a wildcard subscriber",
+                crate::MAX_TOPIC_CAPACITY,
                 crate::MAX_CAPACITY
             ),
             Self::BusClosed => f.write_str("the event bus is closed; no new topics can be created"),

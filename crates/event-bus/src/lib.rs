@@ -64,8 +64,8 @@ pub use error::{Lagged, PublishError, RecvError, SubscribeError, TopicError, Try
 pub use event::Event;
 pub use metrics::{SubscriberMetrics, TopicMetrics};
 pub use options::{
-    DEFAULT_SUBSCRIBER_CAPACITY, DEFAULT_TOPIC_CAPACITY, MAX_CAPACITY, Overflow, Start,
-    SubscribeOptions, TopicOptions,
+    DEFAULT_SUBSCRIBER_CAPACITY, DEFAULT_TOPIC_CAPACITY, MAX_CAPACITY, MAX_TOPIC_CAPACITY,
+    Overflow, Start, SubscribeOptions, TopicOptions,
 };
 pub use subscriber::Subscriber;
 pub use topic::{Publish, Topic};

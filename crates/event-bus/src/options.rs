@@ -3,6 +3,12 @@
 /// The largest topic or subscriber capacity (2^30 events).
 pub const MAX_CAPACITY: usize = 1 << 30;
 
+/// The largest topic capacity (2^24 events). A topic's ring of retained events is allocated
+/// up front, 16 bytes per slot (256 MiB at this bound), so a larger one is refused rather
+/// than risking an allocation that aborts the process. Subscriber queues grow on demand and
+/// go up to [`MAX_CAPACITY`].
+pub const MAX_TOPIC_CAPACITY: usize = 1 << 24;
+
 /// The default topic capacity: how many recent events a topic retains for replay and for
 /// lagging subscribers.
 pub const DEFAULT_TOPIC_CAPACITY: usize = 1024;
@@ -82,7 +88,7 @@ impl SubscribeOptions {
 /// Options for [`EventBus::topic_with`](crate::EventBus::topic_with).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TopicOptions {
-    /// How many recent events the topic retains (1..=[`MAX_CAPACITY`]): the replay window
+    /// How many recent events the topic retains (1..=[`MAX_TOPIC_CAPACITY`]): the replay window
     /// for [`Start::Last`] and the largest capacity served by the shared ring. Rounded up to
     /// a power of two internally; subscriber capacities are always honoured exactly.
     pub capacity: usize,

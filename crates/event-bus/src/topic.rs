@@ -85,9 +85,11 @@ impl<T: Send + Sync + 'static> Topic<T> {
     /// A stand-alone topic, not registered in any bus (any name is accepted).
     ///
     /// # Errors
-    /// [`TopicError::InvalidCapacity`] for a capacity of 0 or above [`MAX_CAPACITY`].
+    /// [`TopicError::InvalidCapacity`] for a capacity of 0 or above
+    /// [`MAX_TOPIC_CAPACITY`](crate::MAX_TOPIC_CAPACITY) (the retained ring is allocated up
+    /// front).
     pub fn new(name: &str, options: TopicOptions) -> Result<Self, TopicError> {
-        if options.capacity == 0 || options.capacity > MAX_CAPACITY {
+        if options.capacity == 0 || options.capacity > crate::MAX_TOPIC_CAPACITY {
             return Err(TopicError::InvalidCapacity {
                 capacity: options.capacity,
             });

@@ -5,8 +5,8 @@
 use futures::{FutureExt, StreamExt};
 use std::time::Duration;
 use tidewater_event_bus::{
-    EventBus, Lagged, Overflow, PublishError, RecvError, Start, SubscribeError, SubscribeOptions,
-    Topic, TopicError, TopicOptions, TryRecvError,
+    EventBus, Lagged, MAX_TOPIC_CAPACITY, Overflow, PublishError, RecvError, Start, SubscribeError,
+    SubscribeOptions, Topic, TopicError, TopicOptions, TryRecvError,
 };
 
 fn opts(capacity: usize, overflow: Overflow) -> SubscribeOptions {
@@ -55,6 +55,23 @@ fn topics_are_typed_and_shared_by_name() {
         bus.topic_with::<u8>("x", TopicOptions { capacity: 0 }),
         Err(TopicError::InvalidCapacity { capacity: 0 })
     ));
+    // A ring that large would be allocated up front: refused, not an aborting allocation.
+    let too_large = MAX_TOPIC_CAPACITY + 1;
+    let err = bus
+        .topic_with::<u8>(
+            "x",
+            TopicOptions {
+                capacity: too_large,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        err,
+        TopicError::InvalidCapacity {
+            capacity: too_large
+        }
+    );
+    assert!(err.to_string().contains("allocated up front"), "{err}");
     assert_eq!(bus.topic_names(), vec!["orders.eu".to_string()]);
     bus.close();
     assert_eq!(bus.topic::<u64>("new").unwrap_err(), TopicError::BusClosed);
