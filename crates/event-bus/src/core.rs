@@ -574,17 +574,26 @@ impl<T: Send + Sync + 'static> Core<T> {
         let mut replay = Vec::new();
         let from = self.ring.start(last as u64);
         self.ring.retained_from(from, &mut replay);
-        for (seq, value) in replay {
-            if mailbox.accepts(&value) {
-                let _ = mailbox.offer(
-                    Event {
-                        seq,
-                        value,
-                        topic: tag.clone(),
-                    },
-                    false,
-                );
+        // The filter runs on each replayed event; if it panics, the subscriber is not
+        // attached and the topic is left as without it (the flag cleared if no queue is left).
+        let replayed = catch_unwind(AssertUnwindSafe(|| {
+            for (seq, value) in replay {
+                if mailbox.accepts(&value) {
+                    let _ = mailbox.offer(
+                        Event {
+                            seq,
+                            value,
+                            topic: tag.clone(),
+                        },
+                        false,
+                    );
+                }
             }
+        }));
+        if let Err(panic) = replayed {
+            self.clear_slow_if_idle(&mut state);
+            drop(state);
+            resume_unwind(panic);
         }
         if mailbox.overflow == Overflow::Block {
             state.lossless += 1;
@@ -727,6 +736,87 @@ mod tests {
         drop(converted);
         assert!(fast(&t), "nothing left that needs the topic lock");
         assert_eq!(t.publish(3), 0);
+    }
+
+    /// How many attached queues have a filter, counted from the list, and the topic's count.
+    fn filtered(topic: &Topic<u64>) -> (usize, usize) {
+        let state = lock(&topic.core().state);
+        let listed = state
+            .mailboxes
+            .iter()
+            .filter(|a| a.mailbox.filter.is_some());
+        (listed.count(), state.filtered)
+    }
+
+    /// `State::filtered` (which lets `run_filters` skip the filters) counts exactly the
+    /// attached filtered queues while they come and go: a subscriber pruned by its own drop or
+    /// by a publish, one left alone, a closed topic. Too low, a filtered subscriber would get
+    /// events unfiltered (the remaining one below sees an odd number). The publish that prunes
+    /// a dead filtered queue also pins that the filters' answers (`keep`) are read against
+    /// the mailbox list they were recorded for: pruning before the delivery shifts the dead
+    /// queue's "no" onto the next subscriber (reached 1 instead of 2).
+    #[test]
+    fn the_filtered_count_follows_the_filtered_subscribers() {
+        let t = Topic::<u64>::new("t", TopicOptions { capacity: 4 }).unwrap();
+        let even = |v: &u64| v.is_multiple_of(2);
+        let mut a = t
+            .subscribe_filtered_with(opts(8, Overflow::Lag), even)
+            .unwrap();
+        let b = t
+            .subscribe_filtered_with(opts(8, Overflow::Block), even)
+            .unwrap();
+        let c = t
+            .subscribe_filtered_with(opts(8, Overflow::DropNewest), even)
+            .unwrap();
+        let plain = t.subscribe_with(opts(8, Overflow::DropNewest)).unwrap();
+        assert_eq!(filtered(&t), (3, 3));
+        drop(b); // pruned by its own detach
+        assert_eq!(filtered(&t), (2, 2));
+        // Dropped without the topic noticing yet: the next publish prunes it.
+        // (`c` is the second queue left.)
+        let c_queue = Arc::clone(&lock(&t.core().state).mailboxes[1].mailbox);
+        c_queue.detach();
+        assert_eq!(filtered(&t), (2, 2));
+        assert_eq!(t.publish(0), 2);
+        assert_eq!(filtered(&t), (1, 1));
+        drop(plain);
+        assert_eq!(filtered(&t), (1, 1));
+        for v in 1..6 {
+            t.publish(v);
+        }
+        assert_eq!(drain(&mut a), [0, 2, 4], "still filtered");
+        drop(c);
+        t.close();
+        assert_eq!(filtered(&t), (0, 0));
+    }
+
+    /// A filter that panics while replaying `Start::Last` events: the panic resumes from the
+    /// subscribe call, and the topic is left as without that subscriber (its fast path open
+    /// again, the other subscribers unaffected). The fast path used to stay closed: the
+    /// `SLOW` flag set for the queue stayed set with no queue left.
+    #[test]
+    fn a_filter_panicking_in_the_replay_leaves_the_fast_path_open() {
+        let t = Topic::<u64>::new("t", TopicOptions { capacity: 4 }).unwrap();
+        let mut ring = t.subscribe();
+        for v in 0..3 {
+            t.publish(v);
+        }
+        let start = SubscribeOptions {
+            start: Start::Last(4),
+            ..opts(4, Overflow::Lag)
+        };
+        let subscribed = catch_unwind(AssertUnwindSafe(|| {
+            t.subscribe_filtered_with(start, |v| {
+                assert!(*v != 1, "the filter panics on 1");
+                true
+            })
+        }));
+        assert!(subscribed.is_err(), "the panic reached the subscriber");
+        assert_eq!(filtered(&t), (0, 0));
+        assert!(fast(&t), "no queue left: the fast path is open");
+        assert_eq!(t.publish(3), 1);
+        assert_eq!(drain(&mut ring), [0, 1, 2, 3]);
+        assert_eq!(t.subscriber_count(), 1);
     }
 
     /// Slots reserved in the topic's queues, summed.
