@@ -404,43 +404,44 @@ fn wildcard_reservation_is_given_back_when_the_publish_waits() {
 /// only once a quarter is free (two slots) would be a different, deadlocking policy.
 #[test]
 fn a_waiting_publisher_wakes_at_the_first_free_slot() {
-    loom::model(|| {
-        let t = topic(8);
-        let mut sub = t.subscribe_with(opts(8, Overflow::Block)).unwrap();
-        for i in 0..8 {
-            assert_eq!(t.publish(i), 1);
-        }
-        assert_eq!(*sub.try_recv().unwrap(), 0);
-        assert_eq!(t.publish(8), 1, "the freed slot takes one more");
-        let publisher = thread::spawn(move || {
-            t.blocking_publish(9).unwrap();
-        });
-        assert_eq!(*sub.blocking_recv().unwrap(), 1);
-        // No more receives: the publisher must finish on the one slot just freed.
-        publisher.join().unwrap();
-    });
+    waiting_publisher_wakes_at_the_first_free_slot(false, 1);
 }
 
 /// The same for a queued (filtered) `Block` subscriber, whose receives free room in its
 /// queue rather than at a ring gate.
 #[test]
 fn a_waiting_publisher_wakes_at_the_first_free_queue_slot() {
-    loom::model(|| {
+    waiting_publisher_wakes_at_the_first_free_slot(true, 2);
+}
+
+/// Fills a capacity-8 `Block` subscriber (`filtered`: a queue subscriber, else a ring
+/// reader), receives `freed` events and publishes as many into the room they freed; then a
+/// publisher waits on the full subscriber while the subscriber receives one more event and
+/// nothing else: the publisher must finish on that one freed slot.
+fn waiting_publisher_wakes_at_the_first_free_slot(filtered: bool, freed: u64) {
+    loom::model(move || {
         let t = topic(8);
-        let mut sub = t
-            .subscribe_filtered_with(opts(8, Overflow::Block), |_| true)
-            .unwrap();
+        let options = opts(8, Overflow::Block);
+        let mut sub = if filtered {
+            t.subscribe_filtered_with(options, |_| true)
+        } else {
+            t.subscribe_with(options)
+        }
+        .unwrap();
         for i in 0..8 {
             assert_eq!(t.publish(i), 1);
         }
-        assert_eq!(*sub.try_recv().unwrap(), 0);
-        assert_eq!(*sub.try_recv().unwrap(), 1);
-        assert_eq!(t.publish(8), 1);
-        assert_eq!(t.publish(9), 1);
+        for i in 0..freed {
+            assert_eq!(*sub.try_recv().unwrap(), i);
+        }
+        for i in 8..8 + freed {
+            assert_eq!(t.publish(i), 1, "the freed slots take as many more");
+        }
         let publisher = thread::spawn(move || {
-            t.blocking_publish(10).unwrap();
+            t.blocking_publish(8 + freed).unwrap();
         });
-        assert_eq!(*sub.blocking_recv().unwrap(), 2);
+        assert_eq!(*sub.blocking_recv().unwrap(), freed);
+        // No more receives: the publisher must finish on the one slot just freed.
         publisher.join().unwrap();
     });
 }

@@ -481,9 +481,9 @@ async fn wait_is_cancel_safe_and_every_waiter_gets_the_report() {
     signal.cancelled().await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn dropping_the_last_handle_aborts_running_tasks() {
-    let shutdown = quiet(Duration::from_secs(10));
+/// Spawns a task that never finishes and holds a sender until it is aborted: the receiver
+/// reports an error once the task's future is dropped.
+fn spawn_holder(shutdown: &Shutdown) -> tokio::sync::oneshot::Receiver<()> {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     shutdown
         .spawn("holder", move |_s| async move {
@@ -491,6 +491,13 @@ async fn dropping_the_last_handle_aborts_running_tasks() {
             std::future::pending::<()>().await;
         })
         .unwrap();
+    rx
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_last_handle_aborts_running_tasks() {
+    let shutdown = quiet(Duration::from_secs(10));
+    let rx = spawn_holder(&shutdown);
     tokio::task::yield_now().await;
     drop(shutdown);
     assert!(rx.await.is_err(), "the task was aborted");
@@ -958,13 +965,7 @@ async fn a_panicking_progress_hook_never_hangs_wait() {
 #[tokio::test(start_paused = true)]
 async fn dropping_the_last_handle_aborts_tasks_after_an_abandoned_wait() {
     let shutdown = quiet(Duration::from_secs(10));
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    shutdown
-        .spawn("holder", move |_s| async move {
-            let _tx = tx; // dropped when the task is aborted
-            std::future::pending::<()>().await;
-        })
-        .unwrap();
+    let rx = spawn_holder(&shutdown);
     let waited = tokio::time::timeout(Duration::from_secs(1), shutdown.wait()).await;
     assert!(waited.is_err(), "not triggered");
     drop(shutdown);
