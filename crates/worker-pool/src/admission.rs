@@ -30,8 +30,9 @@
 //!   releases a slot then reads `space_count`, and hands the freed slot straight to the oldest
 //!   waiter (FIFO among waiters; `try_submit` can still take a slot nobody waits for).
 //!
-//! A wake-up goes to one idle worker, and a submit skips it while a worker searches, so a
-//! worker that takes a job right after searching, or whose fresh idle entry a submit took
+//! A wake-up goes to one idle worker, and a submit skips it while a worker holds the search
+//! token (it polls the queue, or runs jobs that each finish quickly, and checked in lately), so
+//! a worker that gives the token up with jobs queued, or whose fresh idle entry a submit took
 //! while it was about to take a job anyway, passes the wake-up on when more jobs wait
 //! (`Core::pass_on`): otherwise two submits could both miss a sleeping worker (skipped, or
 //! both spent on one re-registering worker) and leave a job queued next to it.
@@ -45,7 +46,7 @@ use std::task::{Context, Poll, Waker};
 use crossbeam_utils::CachePadded;
 
 use crate::sync::{
-    Arc, AtomicBool, AtomicU8, AtomicUsize, BoundedQueue, Mutex, Ordering, fence, lock,
+    Arc, AtomicBool, AtomicU8, AtomicU64, AtomicUsize, BoundedQueue, Mutex, Ordering, fence, lock,
 };
 
 /// The closed bit of `admitted`.
@@ -79,8 +80,12 @@ pub struct Core<J> {
     live_workers: AtomicUsize,
     /// Mirrors `waiters.idle.len()`, readable without the lock.
     idle_count: AtomicUsize,
-    /// Workers polling the queue for a short while before they sleep (see [`Core::search`]).
-    searching: AtomicUsize,
+    /// The search token: 0 when free; else the stamp (never 0) at which its holder last
+    /// checked in. See [`Core::search`].
+    searcher: AtomicU64,
+    /// Ticks after which a token holder that has not checked in no longer stops submits from
+    /// waking a sleeping worker: it may be stuck in a long poll.
+    check_in_limit: u64,
     /// Mirrors `waiters.space.len()`, readable without the lock.
     space_count: AtomicUsize,
     waiters: Mutex<Waiters>,
@@ -152,7 +157,8 @@ impl<J> Core<J> {
             aborting: AtomicBool::new(false),
             live_workers: AtomicUsize::new(workers),
             idle_count: AtomicUsize::new(0),
-            searching: AtomicUsize::new(0),
+            searcher: AtomicU64::new(0),
+            check_in_limit: u64::MAX,
             space_count: AtomicUsize::new(0),
             waiters: Mutex::new(Waiters {
                 idle: Vec::with_capacity(workers),
@@ -161,6 +167,22 @@ impl<J> Core<J> {
                 drained: Vec::new(),
             }),
         }
+    }
+
+    /// Sets how many ticks (of the clock whose stamps are passed to [`search`](Self::search),
+    /// [`Search::check_in`], [`Permit::push_at`] and [`try_submit_at`](Self::try_submit_at))
+    /// a token holder may go without checking in before submits wake a sleeping worker in
+    /// spite of it. Default: never.
+    #[must_use]
+    pub fn with_check_in_limit(mut self, ticks: u64) -> Self {
+        self.check_in_limit = ticks;
+        self
+    }
+
+    /// See [`with_check_in_limit`](Self::with_check_in_limit).
+    #[must_use]
+    pub fn check_in_limit(&self) -> u64 {
+        self.check_in_limit
     }
 
     /// The number of slots.
@@ -303,21 +325,30 @@ impl<J> Core<J> {
         }
     }
 
-    /// Admits `job` without waiting.
+    /// Admits `job` without waiting, as [`try_submit_at`](Self::try_submit_at) with a stamp
+    /// that never finds the token holder late.
     ///
     /// # Errors
     /// Hands the job back with the reason when the core is full or closed.
     pub fn try_submit(&self, job: J) -> Result<(), (Refusal, J)> {
+        self.try_submit_at(job, 0)
+    }
+
+    /// Admits `job` without waiting; `now` is the caller's stamp (see [`Permit::push_at`]).
+    ///
+    /// # Errors
+    /// Hands the job back with the reason when the core is full or closed.
+    pub fn try_submit_at(&self, job: J, now: u64) -> Result<(), (Refusal, J)> {
         match self.reserve_slot() {
             Ok(()) => {
-                self.push_reserved(job);
+                self.push_reserved(job, now);
                 Ok(())
             }
             Err(refusal) => Err((refusal, job)),
         }
     }
 
-    fn push_reserved(&self, job: J) {
+    fn push_reserved(&self, job: J, now: u64) {
         // Cannot fail: at most `capacity` slots are reserved, and the queue only holds jobs
         // whose slot is still reserved. Should that ever break, the job still is not lost.
         let mut job = job;
@@ -326,34 +357,54 @@ impl<J> Core<J> {
             crate::sync::spin();
         }
         fence(Ordering::SeqCst);
-        // A searching worker will find the job itself: waking a sleeper would cost a
-        // syscall for nothing. (A searcher stops searching, then registers as idle, fences
-        // and re-checks the queue, so a job it misses is never stranded.)
+        // The token holder will find the job itself: waking a sleeper would cost a syscall
+        // for nothing, and on a busy machine a second worker thread contending for the
+        // queue. (A holder gives the token up before it registers as idle or waits on a
+        // pending job, then fences and re-checks the queue, so a job it misses is never
+        // stranded.) Unless it has not checked in for a while: then it may be stuck in a long
+        // poll, and the job would wait for it.
         if self.idle_count.load(Ordering::Relaxed) > 0
-            && self.searching.load(Ordering::Relaxed) == 0
+            && (!self.token_held() || self.holder_is_late(now))
         {
             self.wake_one_idle();
         }
     }
 
-    /// Marks the caller as a worker polling the queue before going to sleep. While any worker
-    /// searches, submits do not wake sleeping workers. Drop the guard before
-    /// [`next_job`](Self::next_job).
+    /// Whether a worker holds the search token.
+    #[must_use]
+    pub fn token_held(&self) -> bool {
+        self.searcher.load(Ordering::Relaxed) != 0
+    }
+
+    /// Whether a worker holds the search token and has not checked in within the limit
+    /// before `now`: it may be stuck in a long poll.
+    #[must_use]
+    pub fn holder_is_late(&self, now: u64) -> bool {
+        let holder = self.searcher.load(Ordering::Relaxed);
+        holder != 0 && now.saturating_sub(holder) > self.check_in_limit
+    }
+
+    /// Takes the search token, stamped `now`: the caller polls the queue before it goes to
+    /// sleep, and may keep the token while the jobs it then takes finish quickly (checking in
+    /// with [`Search::check_in`]). While a worker holds it, submits do not wake sleeping
+    /// workers, unless its last check-in is older than the check-in limit. Give it up
+    /// ([`Search::hand_off`], or drop it) before [`next_job`](Self::next_job) or before
+    /// waiting on anything.
     ///
-    /// Only one worker searches at a time (`None` if another one already does): on a busy
-    /// machine every spinning worker takes a CPU from the submitters.
-    pub fn search(&self) -> Option<Search<'_, J>> {
-        self.searching
-            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::Relaxed)
+    /// Only one worker holds it at a time (`None` if another one does): on a busy machine
+    /// every spinning worker takes a CPU from the submitters.
+    pub fn search(&self, now: u64) -> Option<Search<'_, J>> {
+        self.searcher
+            .compare_exchange(0, now.max(1), Ordering::SeqCst, Ordering::Relaxed)
             .ok()
             .map(|_| Search { core: self })
     }
 
-    /// Called by a worker that just took a job (after it stopped searching and unregistered
-    /// as idle) where a submit's wake-up may have missed the sleepers: if more jobs are
-    /// admitted and nobody searches, wakes a sleeping worker for them. Two such cases:
-    /// - the submit skipped it because this worker was searching (the worker's first
-    ///   `next_job` poll after the search gave up, and `Search::found`);
+    /// Called by a worker where a submit's wake-up may have missed the sleepers: if more jobs
+    /// are admitted and nobody holds the search token, wakes a sleeping worker for them. Two
+    /// such cases:
+    /// - the submit skipped it because this worker held the token (the worker's first
+    ///   `next_job` poll after it gave the token up, and `Search::hand_off`);
     /// - the submit spent it on this worker: it took the entry this worker had just
     ///   registered (re-polled without a job for it, or woken by an earlier submit whose job
     ///   another worker took), while this worker was about to take a job anyway.
@@ -368,9 +419,29 @@ impl<J> Core<J> {
         fence(Ordering::SeqCst);
         if self.reserved() > 0
             && self.idle_count.load(Ordering::Relaxed) > 0
-            && self.searching.load(Ordering::Relaxed) == 0
+            && self.searcher.load(Ordering::Relaxed) == 0
         {
             self.wake_one_idle();
+        }
+    }
+
+    /// Called by a worker that will not come back to the queue soon (its job waits on
+    /// something, or just ran long) while jobs may be queued: wakes up to one sleeping worker
+    /// per queued job, unless another worker holds the search token (it will be back for
+    /// them soon, or a submit will find it late). Without this a burst queued while one worker
+    /// held the token would wait for that worker alone.
+    ///
+    /// Same Dekker pattern as [`pass_on`](Self::pass_on).
+    pub fn spread(&self) {
+        fence(Ordering::SeqCst);
+        if self.idle_count.load(Ordering::Relaxed) == 0
+            || self.searcher.load(Ordering::Relaxed) != 0
+        {
+            return;
+        }
+        let queued = self.reserved();
+        if queued > 0 {
+            self.wake_idle(queued);
         }
     }
 
@@ -382,6 +453,20 @@ impl<J> Core<J> {
             waker
         };
         if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Wakes up to `n` idle workers, most recently idle first.
+    fn wake_idle(&self, n: usize) {
+        let woken: Vec<Waker> = {
+            let mut waiters = lock(&self.waiters);
+            let keep = waiters.idle.len().saturating_sub(n);
+            let woken = waiters.idle.drain(keep..).map(|(_, waker)| waker).collect();
+            self.idle_count.store(waiters.idle.len(), Ordering::Relaxed);
+            woken
+        };
+        for waker in woken {
             waker.wake();
         }
     }
@@ -556,11 +641,18 @@ pub struct Permit<'a, J> {
 }
 
 impl<J> Permit<'_, J> {
-    /// Queues `job` in the reserved slot and wakes an idle worker if there is one.
+    /// [`push_at`](Self::push_at) with a stamp that never finds the token holder late.
     pub fn push(self, job: J) {
+        self.push_at(job, 0);
+    }
+
+    /// Queues `job` in the reserved slot and wakes an idle worker if there is one and no
+    /// worker holding the search token checked in within the limit before `now` (a stamp
+    /// from the clock the workers check in with).
+    pub fn push_at(self, job: J, now: u64) {
         let core = self.core;
         std::mem::forget(self);
-        core.push_reserved(job);
+        core.push_reserved(job, now);
     }
 }
 
@@ -570,26 +662,42 @@ impl<J> Drop for Permit<'_, J> {
     }
 }
 
-/// Guard of [`Core::search`].
-#[must_use = "the worker counts as searching until the guard is dropped"]
+/// The search token (see [`Core::search`]); dropping it gives the token up.
+#[must_use = "the worker holds the search token until the guard is dropped"]
 pub struct Search<'a, J> {
     core: &'a Core<J>,
 }
 
 impl<J> Search<'_, J> {
-    /// Takes a job found while searching. If more are queued and nobody else searches, wakes
-    /// a sleeping worker for them, since submits skipped that while this worker searched.
+    /// Gives the token up with a job found while searching. If more are queued and nobody
+    /// else holds the token, wakes a sleeping worker for them, since submits skipped that
+    /// while this worker held it.
     pub fn found(self, job: J) -> J {
         let core = self.core;
         drop(self);
         core.pass_on();
         job
     }
+
+    /// Gives the token up because the holder will not be back at the queue soon (its job
+    /// waits on something, or it just ran a long one), then [`Core::spread`]s the jobs
+    /// queued meanwhile over the sleeping workers.
+    pub fn hand_off(self) {
+        let core = self.core;
+        drop(self);
+        core.spread();
+    }
+
+    /// Tells submits the holder is still coming back to the queue soon, as of `now`.
+    pub fn check_in(&self, now: u64) {
+        // Only the holder writes while the token is taken.
+        self.core.searcher.store(now.max(1), Ordering::Relaxed);
+    }
 }
 
 impl<J> Drop for Search<'_, J> {
     fn drop(&mut self) {
-        self.core.searching.fetch_sub(1, Ordering::SeqCst);
+        self.core.searcher.store(0, Ordering::SeqCst);
     }
 }
 

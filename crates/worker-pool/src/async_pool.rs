@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
-use crate::admission::{Permit, Refusal};
+use crate::admission::{Core, Permit, Refusal, Search};
 use crate::config::{PoolBuilder, Queued, Shared};
 use crate::error::{BuildError, PoolClosed, SubmitTimeoutError, TrySubmitError};
 use crate::job::{JobHandle, Outcome};
@@ -20,9 +20,12 @@ use crate::stats::{Metrics, PoolReport};
 use crate::sync::{Mutex, lock};
 use crate::task::{AsyncJob, AsyncTask};
 
-/// A worker runs this many ready jobs in a row, then yields to the runtime so other tasks on
-/// its thread are not starved.
-const YIELD_EVERY: u32 = 64;
+/// A worker running jobs that finish without waiting yields to the runtime once this long has
+/// passed since it last did, so other tasks on its thread are not starved. Time rather than a
+/// job count: each yield lets the runtime wake an idle thread to steal the worker, and on a
+/// busy machine that can split a stream one worker keeps up with over two threads contending
+/// for the queue; every 100 µs costs little and bounds how long a worker holds its thread.
+const YIELD_AFTER: Duration = Duration::from_micros(100);
 
 struct Inner {
     shared: Shared<AsyncJob>,
@@ -49,6 +52,12 @@ impl Drop for Owner {
 ///   [`try_submit`](Self::try_submit) hands the job back when full,
 ///   [`submit_timeout`](Self::submit_timeout) waits at most a given time.
 /// - **Order**: jobs start in the order they were admitted (FIFO queue).
+/// - **Wake-ups**: a worker running a streak of jobs that finish without waiting keeps the
+///   others asleep while it keeps up. They are woken once its job waits on something, after
+///   it ran one for over 100 µs with more queued, or by a submit more than 100 µs after it
+///   last started a job. So a job that *awaits* a later job is fine, but one that blocks its
+///   thread for it (async jobs should not block; use [`BlockingPool`](crate::BlockingPool))
+///   may wait until the next submit. See the guide's "Performance design".
 /// - **Panics**: a panicking job resolves its handle to [`JobError::Panicked`](crate::JobError::Panicked); the worker
 ///   carries on, so the pool keeps its size.
 /// - **Memory**: the queue is allocated once; each job costs one allocation (its future and
@@ -292,10 +301,14 @@ where
     let task = Arc::new(AsyncTask::new(job));
     let handle = JobHandle::new(task.clone());
     shared.stats.accepted();
-    permit.push(Queued {
-        job: AsyncJob::new(task),
-        at: shared.stats.clock().stamp(),
-    });
+    let at = shared.stats.clock().stamp();
+    permit.push_at(
+        Queued {
+            job: AsyncJob::new(task),
+            at,
+        },
+        at,
+    );
     handle
 }
 
@@ -312,32 +325,88 @@ async fn worker(inner: Arc<Inner>, id: usize) {
     let guard = ExitGuard(inner);
     let inner = &*guard.0;
     let core = &inner.shared.core;
-    let mut streak = 0;
+    let clock = inner.shared.stats.clock();
+    let limit = core.check_in_limit();
+    let yield_after = clock.ticks(YIELD_AFTER);
+    // The search token, kept from a search through the streak of jobs that follows as long as
+    // each finishes quickly: meanwhile submits leave the sleeping workers alone. Waking one
+    // for a stream this worker keeps up with would only add a thread contending for the queue.
+    let mut token = None;
+    let mut checked_in = 0;
+    // When the job this worker just ran started, if it came straight back to the queue.
+    let mut last_start = None;
+    let mut yielded = clock.stamp();
     loop {
-        let found = match core.try_pop() {
-            Some(queued) => Some(queued),
-            None => search(&inner.shared).await,
-        };
-        let queued = match found {
+        let queued = match core.try_pop() {
             Some(queued) => queued,
-            None => match core.next_job(id).await {
-                Some(queued) => queued,
-                None => break,
-            },
+            None => {
+                last_start = None;
+                if token.is_none() {
+                    checked_in = clock.stamp();
+                    token = core.search(checked_in);
+                }
+                let found = match token {
+                    Some(_) => search(&inner.shared).await,
+                    None => None,
+                };
+                match found {
+                    Some(queued) => queued,
+                    None => {
+                        // Give the token up before sleeping (no hand-off: `next_job` passes
+                        // the wake-up on if it finds a job at once).
+                        drop(token.take());
+                        match core.next_job(id).await {
+                            Some(queued) => queued,
+                            None => break,
+                        }
+                    }
+                }
+            }
         };
-        inner.shared.stats.started(id, queued.at);
-        let outcome = RunJob {
+        let now = inner.shared.stats.started(id, queued.at);
+        if last_start.is_some_and(|start| Clock::between(start, now) > limit) {
+            // The last job ran long while more were queued: they should not wait for this
+            // worker alone.
+            stop_streak(core, &mut token);
+        } else if let Some(held) = &token
+            && Clock::between(checked_in, now) > limit / 4
+        {
+            held.check_in(now);
+            checked_in = now;
+        }
+        last_start = Some(now);
+        let mut run = RunJob {
             inner,
             id,
             job: Some(queued.job),
-        }
+        };
+        let mut waited = false;
+        let outcome = std::future::poll_fn(|cx| {
+            let poll = Pin::new(&mut run).poll(cx);
+            if poll.is_pending() && !std::mem::replace(&mut waited, true) {
+                // The job waits on something: this worker will not be back soon.
+                stop_streak(core, &mut token);
+            }
+            poll
+        })
         .await;
         inner.shared.stats.finished(id, outcome);
-        streak += 1;
-        if streak == YIELD_EVERY {
-            streak = 0;
+        if waited {
+            last_start = None;
+        }
+        if Clock::between(yielded, now) >= yield_after {
+            yielded = now;
             tokio::task::yield_now().await;
         }
+    }
+}
+
+/// The worker will not be back at the queue soon: submits must wake sleeping workers again,
+/// and the jobs already queued get some now.
+fn stop_streak(core: &Core<Queued<AsyncJob>>, token: &mut Option<Search<'_, Queued<AsyncJob>>>) {
+    match token.take() {
+        Some(held) => held.hand_off(),
+        None => core.spread(),
     }
 }
 
@@ -348,16 +417,17 @@ async fn worker(inner: Arc<Inner>, id: usize) {
 /// when the pool runs dry, so an idle pool costs one such window per burst.
 const SEARCH_WINDOW: Duration = Duration::from_micros(25);
 
+/// Re-polls the queue for up to [`SEARCH_WINDOW`], yielding to the runtime in between. The
+/// caller holds the search token.
 async fn search(shared: &Shared<AsyncJob>) -> Option<Queued<AsyncJob>> {
     let core = &shared.core;
-    let searching = core.search()?;
     let clock = shared.stats.clock();
     let window = clock.ticks(SEARCH_WINDOW);
     let started = clock.stamp();
     loop {
         tokio::task::yield_now().await;
         if let Some(queued) = core.try_pop() {
-            return Some(searching.found(queued));
+            return Some(queued);
         }
         // Not polling `is_finished` here: the admission word is the submitters' hottest line.
         // A closed pool is noticed by `next_job` once the window ends.

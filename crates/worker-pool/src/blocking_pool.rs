@@ -213,10 +213,14 @@ impl BlockingPool {
         let cell = Arc::new(JobCell::new(Some(job)));
         let handle = JobHandle::new(cell.clone());
         self.shared().stats.accepted();
-        permit.push(Queued {
-            job: BlockingJob { cell, ran: false },
-            at: self.shared().stats.clock().stamp(),
-        });
+        let at = self.shared().stats.clock().stamp();
+        permit.push_at(
+            Queued {
+                job: BlockingJob { cell, ran: false },
+                at,
+            },
+            at,
+        );
         handle
     }
 
@@ -441,10 +445,10 @@ const SEARCH_SPINS: u32 = 7;
 
 fn search(shared: &BlockingShared) -> Option<Queued<BlockingJob>> {
     let core = &shared.core;
-    let searching = core.search()?;
     let clock = shared.stats.clock();
-    let window = clock.ticks(SEARCH_WINDOW);
     let started = clock.stamp();
+    let searching = core.search(started)?;
+    let window = clock.ticks(SEARCH_WINDOW);
     let mut round = 0;
     loop {
         if round < SEARCH_SPINS {

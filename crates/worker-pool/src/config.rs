@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
 
 use crate::admission::Core;
 use crate::error::BuildError;
@@ -18,6 +19,12 @@ pub const MAX_QUEUE_CAPACITY: usize = 1 << 24;
 /// The most workers `build` accepts: each blocking worker is an OS thread and each async
 /// worker a long-lived task, so a count beyond this is a mistake, not a sizing choice.
 pub const MAX_WORKERS: usize = 1 << 16;
+
+/// How long a worker holding the search token may go without checking in (it does as it
+/// starts a job, at most every quarter of this) before submits wake a sleeping worker in spite
+/// of it: far longer than the quick jobs a streak is made of, short enough that a job queued
+/// while the holder is stuck in a long poll waits little longer than a wake-up takes.
+const CHECK_IN_LIMIT: Duration = Duration::from_micros(100);
 
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -119,9 +126,11 @@ impl<J> fmt::Debug for Shared<J> {
 
 impl<J> Shared<J> {
     pub(crate) fn new(config: &Config) -> Self {
+        let stats = Stats::new(config.workers);
         Self {
-            core: Core::new(config.queue_capacity, config.workers),
-            stats: Stats::new(config.workers),
+            core: Core::new(config.queue_capacity, config.workers)
+                .with_check_in_limit(stats.clock().ticks(CHECK_IN_LIMIT)),
+            stats,
             name: config.name.clone(),
             workers: config.workers,
         }

@@ -141,18 +141,21 @@ impl Stats {
         &self.clock
     }
 
-    /// Worker `id` picked up a job stamped `queued_at` when it was queued.
-    pub(crate) fn started(&self, id: usize, queued_at: u64) {
+    /// Worker `id` picked up a job stamped `queued_at` when it was queued; returns the stamp
+    /// it started at.
+    pub(crate) fn started(&self, id: usize, queued_at: u64) -> u64 {
+        let now = self.clock.stamp();
         let Some(stats) = self.workers.get(id) else {
-            return;
+            return now;
         };
-        let wait = Clock::between(queued_at, self.clock.stamp());
+        let wait = Clock::between(queued_at, now);
         bump(&stats.started, 1);
         bump(&stats.wait_ticks, wait);
         if wait > stats.wait_max_ticks.load(Ordering::Relaxed) {
             stats.wait_max_ticks.store(wait, Ordering::Relaxed);
         }
         stats.busy.store(true, Ordering::Relaxed);
+        now
     }
 
     pub(crate) fn finished(&self, id: usize, outcome: Outcome) {

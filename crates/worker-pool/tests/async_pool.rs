@@ -451,3 +451,27 @@ async fn a_granted_submit_never_polled_again_does_not_hold_the_drain() {
     assert_eq!(a.await, Ok(()));
     assert_eq!(b.await, Err(JobError::Cancelled));
 }
+
+/// A worker running a streak of quick jobs keeps the others asleep, since it comes straight
+/// back to the queue. Once its job waits on a job queued after it, it must hand that job to a
+/// sleeping worker, or both wait for ever: after each burst of quick jobs, job A waits for
+/// job B, submitted right after it and nothing after that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_waiting_on_a_later_job_after_a_streak_of_quick_ones_completes() {
+    let pool = pool(2, 64);
+    for round in 0..200 {
+        let quick: Vec<_> = (0..40)
+            .map(|i| pool.try_submit(async move { i }).unwrap())
+            .collect();
+        let (send, receive) = oneshot::channel::<u32>();
+        let a = pool.submit(receive).await.unwrap();
+        let b = pool.submit(async move { send.send(round) }).await.unwrap();
+        let waited = tokio::time::timeout(Duration::from_secs(60), async { (a.await, b.await) })
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: A and B never both ran"));
+        assert_eq!(waited, (Ok(Ok(round)), Ok(Ok(()))));
+        for (i, handle) in quick.into_iter().enumerate() {
+            assert_eq!(handle.await, Ok(i));
+        }
+    }
+}

@@ -192,7 +192,7 @@ fn searching_worker_never_strands_a_job() {
         let worker = {
             let core = core.clone();
             thread::spawn(move || {
-                if let Some(search) = core.search()
+                if let Some(search) = core.search(1)
                     && let Some(job) = core.try_pop()
                 {
                     return Some(search.found(job));
@@ -202,6 +202,50 @@ fn searching_worker_never_strands_a_job() {
         };
         assert!(core.try_submit(4).is_ok());
         assert_eq!(worker.join().unwrap(), Some(4));
+    });
+}
+
+/// A worker keeps the search token through a streak of quick jobs, so submits meanwhile do
+/// not wake the sleepers. When its job then waits on something (say, on a job submitted after
+/// it), giving the token up must hand the queued jobs to the sleepers: the holder takes job 1
+/// and later hands off while job 2 is submitted (stamped within the check-in limit) and
+/// another worker goes to sleep. That worker must get job 2, whichever comes first.
+#[test]
+fn a_token_holder_waiting_on_its_job_hands_the_queue_to_a_sleeper() {
+    loom::model(|| {
+        let core = Arc::new(Core::<u32>::new(2, 2).with_check_in_limit(10));
+        assert!(core.try_submit(1).is_ok());
+        let token = core.search(1).expect("nobody else holds it");
+        assert_eq!(core.try_pop(), Some(1));
+        let sleeper = {
+            let core = core.clone();
+            thread::spawn(move || block_on(core.next_job(1)))
+        };
+        let submitter = {
+            let core = core.clone();
+            thread::spawn(move || assert!(core.try_submit_at(2, 5).is_ok()))
+        };
+        token.hand_off();
+        submitter.join().unwrap();
+        assert_eq!(sleeper.join().unwrap(), Some(2));
+    });
+}
+
+/// A token holder that has not checked in within the limit may be stuck in a long poll: a
+/// submit stamped later than that must wake a sleeping worker rather than leave its job to
+/// the holder. The holder here never comes back while the job waits.
+#[test]
+fn a_submit_wakes_a_sleeper_when_the_token_holder_is_late() {
+    loom::model(|| {
+        let core = Arc::new(Core::<u32>::new(2, 2).with_check_in_limit(10));
+        let token = core.search(1).expect("nobody else holds it");
+        let sleeper = {
+            let core = core.clone();
+            thread::spawn(move || block_on(core.next_job(1)))
+        };
+        assert!(core.try_submit_at(7, 100).is_ok());
+        assert_eq!(sleeper.join().unwrap(), Some(7));
+        drop(token);
     });
 }
 
@@ -277,7 +321,7 @@ fn submitter_trying_before_it_waits_strands_nothing() {
 fn two_idle_workers_two_jobs_each_job_reaches_a_worker() {
     loom::model(|| {
         let core = Arc::new(Core::<u32>::new(2, 2));
-        let search = core.search().expect("nobody else searches");
+        let search = core.search(1).expect("nobody else searches");
         let sleeper = {
             let core = core.clone();
             thread::spawn(move || block_on(core.next_job(1)))
