@@ -54,8 +54,9 @@ impl Drop for Owner {
 /// - **Order**: jobs start in the order they were admitted (FIFO queue).
 /// - **Wake-ups**: a worker running a streak of jobs that finish without waiting keeps the
 ///   others asleep while it keeps up. They are woken once its job waits on something, after
-///   it ran one for over 100 µs with more queued, or by a submit more than 100 µs after it
-///   last started a job. So a job that *awaits* a later job is fine, but one that blocks its
+///   it ran one for over 100 µs with more queued, when it starts one that waited over 100 µs
+///   in the queue (it is not keeping up), or by a submit more than 100 µs after it last
+///   started a job. So a job that *awaits* a later job is fine, but one that blocks its
 ///   thread for it (async jobs should not block; use [`BlockingPool`](crate::BlockingPool))
 ///   may wait until the next submit. See the guide's "Performance design".
 /// - **Panics**: a panicking job resolves its handle to [`JobError::Panicked`](crate::JobError::Panicked); the worker
@@ -364,9 +365,13 @@ async fn worker(inner: Arc<Inner>, id: usize) {
             }
         };
         let now = inner.shared.stats.started(id, queued.at);
-        if last_start.is_some_and(|start| Clock::between(start, now) > limit) {
-            // The last job ran long while more were queued: they should not wait for this
-            // worker alone.
+        if last_start.is_some_and(|start| Clock::between(start, now) > limit)
+            || (token.is_some() && Clock::between(queued.at, now) > limit)
+        {
+            // The last job ran long while more were queued, or this one waited longer than
+            // the check-in limit behind the streak (this worker is not keeping up, and the
+            // submits that queued the backlog skipped the wake-up because of its token): they
+            // should not wait for this worker alone.
             stop_streak(core, &mut token);
         } else if let Some(held) = &token
             && Clock::between(checked_in, now) > limit / 4

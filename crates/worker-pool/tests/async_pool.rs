@@ -475,3 +475,85 @@ async fn a_job_waiting_on_a_later_job_after_a_streak_of_quick_ones_completes() {
         }
     }
 }
+
+/// A worker in a streak keeps the others asleep only while it keeps up. A backlog queued
+/// behind it must reach the sleeping worker, not wait for the holder alone: here 150
+/// CPU-bound jobs of 20 us each (under the 100 us "ran long" limit) are submitted by a task
+/// while one worker holds the search token, so every submit skips the wake-up. Job 100 then
+/// waits (sleeping its thread, up to 5 s) until some job of the burst has run on another
+/// worker (told apart by tokio task id): by then the jobs after it have been queued for
+/// about 2 ms, far longer than the check-in limit. (Job 100, not an earlier one: a worker
+/// woken from a runtime thread sits in that thread's LIFO slot, which other threads do not
+/// steal, until the running worker yields; before this change that was every 64 jobs.)
+/// Each round starts from an idle pool; the submitter is spawned by a job and yields 0-3
+/// times first, so that in some round it submits while that job's worker searches with the
+/// token (in the others, a submit finds the token free and wakes the second worker itself).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_behind_a_streak_reaches_the_sleeping_workers() {
+    const WAITER: usize = 100;
+    fn spin(duration: Duration) {
+        let start = std::time::Instant::now();
+        while start.elapsed() < duration {
+            std::hint::spin_loop();
+        }
+    }
+    let pool = pool(2, 256);
+    for round in 0..12 {
+        // Let both workers finish searching and go to sleep.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let workers = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+        let (send, receive) = oneshot::channel();
+        let starter = {
+            let pool = pool.clone();
+            let workers = workers.clone();
+            pool.clone()
+                .submit(async move {
+                    tokio::spawn(async move {
+                        // This job's worker yields to the runtime (its first job in a while),
+                        // then takes the token and searches, yielding in between: submit at
+                        // each of those points in some round.
+                        for _ in 0..round % 4 {
+                            tokio::task::yield_now().await;
+                        }
+                        let burst: Vec<_> = (0..150)
+                            .map(|i| {
+                                let workers = workers.clone();
+                                pool.try_submit(async move {
+                                    let seen = {
+                                        let mut workers = workers.lock().unwrap();
+                                        workers.insert(tokio::task::id());
+                                        workers.len()
+                                    };
+                                    spin(Duration::from_micros(20));
+                                    if i != WAITER || seen > 1 {
+                                        return true;
+                                    }
+                                    let start = std::time::Instant::now();
+                                    while start.elapsed() < Duration::from_secs(5) {
+                                        if workers.lock().unwrap().len() > 1 {
+                                            return true;
+                                        }
+                                        std::thread::sleep(Duration::from_micros(200));
+                                    }
+                                    false
+                                })
+                                .unwrap()
+                            })
+                            .collect();
+                        let _ = send.send(burst);
+                    });
+                })
+                .await
+                .unwrap()
+        };
+        starter.await.unwrap();
+        let mut other_worker_ran = true;
+        for handle in receive.await.unwrap() {
+            other_worker_ran &= handle.await.unwrap();
+        }
+        assert!(
+            other_worker_ran,
+            "round {round}: the backlog waited for one worker while the other slept"
+        );
+    }
+}
