@@ -416,13 +416,7 @@ impl<J> Core<J> {
     /// Dekker pattern with a worker going to sleep (registers, fences, re-checks the queue)
     /// and with submitters (push, fence, read `idle_count`).
     fn pass_on(&self) {
-        fence(Ordering::SeqCst);
-        if self.reserved() > 0
-            && self.idle_count.load(Ordering::Relaxed) > 0
-            && self.searcher.load(Ordering::Relaxed) == 0
-        {
-            self.wake_one_idle();
-        }
+        self.wake_for_queued(1);
     }
 
     /// Called by a worker that will not come back to the queue soon (its job waits on
@@ -433,15 +427,23 @@ impl<J> Core<J> {
     ///
     /// Same Dekker pattern as [`pass_on`](Self::pass_on).
     pub fn spread(&self) {
+        self.wake_for_queued(usize::MAX);
+    }
+
+    /// [`pass_on`](Self::pass_on) and [`spread`](Self::spread): after the fence, wakes up to
+    /// `at_most` sleeping workers, one per queued job, if nobody holds the search token. The
+    /// cheap reads come first: the count of queued jobs reads both counters' lines.
+    fn wake_for_queued(&self, at_most: usize) {
         fence(Ordering::SeqCst);
         if self.idle_count.load(Ordering::Relaxed) == 0
             || self.searcher.load(Ordering::Relaxed) != 0
         {
             return;
         }
-        let queued = self.reserved();
-        if queued > 0 {
-            self.wake_idle(queued);
+        match self.reserved().min(at_most) {
+            0 => {}
+            1 => self.wake_one_idle(),
+            n => self.wake_idle(n),
         }
     }
 
